@@ -1,0 +1,49 @@
+# The course's two commands:
+#   make lab    set up (first time only) and open the course in JupyterLab
+#   make test   set up (first time only) and run every check the repository has
+# Set-up creates .venv with Python 3.11, installs the pinned requirements and toylib (editable),
+# and registers the "causal-conv-course" Jupyter kernel. It re-runs only when requirements.txt
+# or pyproject.toml changed, and pip then installs only what changed.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KERNEL := causal-conv-course
+BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# extra JupyterLab options, e.g. make lab ARGS="--no-browser --port=8899"
+ARGS ?=
+
+.PHONY: help setup lab test release clean-venv
+help:
+	@echo "make lab    open the course in JupyterLab (ARGS=\"--no-browser --port=8899\" to pass options)"
+	@echo "make test   run every check: lint, toylib tests, lecture notebooks, exercises, grader"
+
+$(PY):
+	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "error: python3.11 not found: install Python 3.11 first"; exit 1; }
+	@$(BOOTSTRAP_PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "error: $(BOOTSTRAP_PYTHON) is not Python 3.11: set BOOTSTRAP_PYTHON=/path/to/python3.11"; exit 1; }
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Causal conv course"
+	@touch $@
+
+setup: $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(ARGS)
+
+# fast mode (smaller runs) unless CI says otherwise; CI sets CI=true itself
+test: setup
+	$(VENV)/bin/ruff check .
+	CI=$${CI:-true} $(PY) -m pytest
+
+# instructors: regenerate exercises/ from solutions/
+release: setup
+	$(PY) -m grader release
+
+clean-venv:
+	rm -rf $(VENV)

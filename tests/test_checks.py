@@ -1,0 +1,176 @@
+"""The causality checker must catch every kind of leak, name the pair, and leave the model alone;
+the measured receptive field must equal the formula."""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from toylib.checks import (
+    CausalityError,
+    assert_causal,
+    dependency_map,
+    format_dependency_map,
+    measured_receptive_field,
+    receptive_field,
+)
+from toylib.layers import CausalConv1d
+
+
+class Lambda(nn.Module):
+    """A one-conv model whose forward is given as a function of (conv, x)."""
+
+    def __init__(self, fn, kernel_size=3, channels=1):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel_size)
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(self.conv, x)
+
+
+def shifted(conv, x):  # strictly causal: output t uses x[t-3], x[t-2], x[t-1]
+    return conv(F.pad(x, (3, -1)))
+
+
+def present_leak_at_last_step(conv, x):  # the last output also sees x[T-1], the present
+    y = shifted(conv, x)
+    return torch.cat([y[..., :-1], y[..., -1:] + 1e-3 * x[..., -1:]], dim=-1)
+
+
+def future_leak_before_last_step(conv, x):  # output T-2 also sees x[T-1], the future
+    y = shifted(conv, x)
+    return torch.cat([y[..., :-2], y[..., -2:-1] + 1e-3 * x[..., -1:], y[..., -1:]], dim=-1)
+
+
+LEAKY = {  # name -> (model, first (t, s) found in strict mode)
+    "symmetric_same_padding": (Lambda(lambda c, x: c(F.pad(x, (1, 1)))), (0, 0)),
+    "right_padding": (Lambda(lambda c, x: c(F.pad(x, (0, 2)))), (0, 0)),
+    "roll_instead_of_shift": (Lambda(lambda c, x: c(F.pad(torch.roll(x, 1, -1), (2, 0)))),
+                              (0, 15)),
+    "crop_wrong_side": (Lambda(lambda c, x: c(F.pad(x, (2, 2)))[..., 2:]), (0, 0)),
+    "present_leak_at_last_step": (Lambda(present_leak_at_last_step), (15, 15)),
+    "future_leak_before_last_step": (Lambda(future_leak_before_last_step), (14, 15)),
+    "global_mean": (Lambda(lambda c, x: shifted(c, x - x.mean(-1, keepdim=True))), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("name", LEAKY)
+def test_leaky_models_are_caught(name):
+    model, (t, s) = LEAKY[name]
+    with pytest.raises(CausalityError) as err:
+        assert_causal(model, length=16, strict=True)
+    assert (err.value.output_t, err.value.input_s) == (t, s)
+    assert f"output at t={t} depends on x[{s}]" in str(err.value)
+
+
+def test_strict_base_model_passes():
+    assert_causal(Lambda(shifted), length=16, strict=True)
+
+
+def test_single_step_leaks_at_the_last_positions():
+    # the present at the very last step: only a strict check may complain
+    assert_causal(Lambda(present_leak_at_last_step), length=16)
+    with pytest.raises(CausalityError, match="the present input"):
+        assert_causal(Lambda(present_leak_at_last_step), length=16, strict=True)
+    # one future step, one position before the end: caught either way
+    with pytest.raises(CausalityError) as err:
+        assert_causal(Lambda(future_leak_before_last_step), length=16)
+    assert (err.value.output_t, err.value.input_s) == (14, 15)
+    assert "sees the future" in str(err.value)
+    assert "pairs in all" not in str(err.value)  # exactly one leaking pair
+
+
+def test_first_position_only_leak():
+    """Output t=0 alone sees x[1]; every other output is causal."""
+    def fn(conv, x):
+        y = conv(F.pad(x, (2, 0)))
+        return torch.cat([y[..., :1] + x[..., 1:2], y[..., 1:]], dim=-1)
+    with pytest.raises(CausalityError) as err:
+        assert_causal(Lambda(fn), length=8)
+    assert (err.value.output_t, err.value.input_s) == (0, 1)
+    assert "sees the future" in str(err.value)
+
+
+def test_leak_through_a_dead_relu_path_is_still_caught():
+    """A leak through a ReLU that is inactive for most inputs: gradients on one input could miss
+    it, the batch of random inputs and the perturbation cross-check do not."""
+    def fn(conv, x):
+        return conv(F.pad(x, (2, 0))) + F.relu(x.roll(-1, -1) - 1.5)
+    with pytest.raises(CausalityError):
+        assert_causal(Lambda(fn), length=16)
+
+
+def test_leak_hidden_from_gradients_is_caught_by_perturbation():
+    class NoGrad(nn.Module):
+        def forward(self, x):
+            return x.detach().flip(-1)  # no gradient path at all
+    with pytest.raises(CausalityError):
+        assert_causal(NoGrad(), length=6)
+
+
+def test_batchnorm_in_train_mode_leaks_and_the_model_is_not_modified():
+    """Batch-norm statistics over time let every output see the whole sequence in training."""
+    model = nn.Sequential(CausalConv1d(1, 4, 2), nn.BatchNorm1d(4)).train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    with pytest.raises(CausalityError):
+        assert_causal(model, length=8)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert torch.equal(rng, torch.get_rng_state())
+    assert model.training
+    assert_causal(model.eval(), length=8)  # with running statistics it is causal
+
+
+def test_dropout_does_not_cause_false_alarms():
+    model = nn.Sequential(CausalConv1d(1, 8, 3), nn.Dropout(0.5), CausalConv1d(8, 1, 2)).train()
+    assert_causal(model, length=10)
+
+
+def test_time_dim_for_batch_time_channel_outputs():
+    layer = CausalConv1d(1, 5, 2, hide_present=True)
+    assert_causal(lambda x: layer(x).transpose(1, 2), length=9, strict=True, time_dim=1)
+
+
+def test_wrong_output_length_is_a_clear_error():
+    conv = nn.Conv1d(1, 1, 3)  # no padding: T - 2 outputs
+    with pytest.raises(ValueError, match="output has 6 steps .* input has 8"):
+        assert_causal(conv, length=8)
+
+
+def test_dependency_map_of_a_dilated_layer():
+    deps = dependency_map(CausalConv1d(1, 1, 2, dilation=3), length=6)
+    expected = torch.zeros(6, 6, dtype=torch.bool)
+    for t in range(6):
+        expected[t, t] = True
+        if t >= 3:
+            expected[t, t - 3] = True
+    assert torch.equal(deps, expected)
+    assert format_dependency_map(deps).splitlines()[4] == "t=4 .#..#."
+
+
+@pytest.mark.parametrize("kernel_sizes,dilations", [
+    ([2, 2, 2], [1, 1, 1]),
+    ([2, 2, 2, 2], [1, 2, 4, 8]),
+    ([3, 3], [1, 3]),
+    ([1], [1]),
+    ([5, 2], [1, 7]),
+])
+@pytest.mark.parametrize("hide_present", [False, True])
+def test_receptive_field_formula_equals_measured(kernel_sizes, dilations, hide_present):
+    layers = [CausalConv1d(1, 4, kernel_sizes[0], dilations[0], hide_present=hide_present)]
+    layers += [CausalConv1d(4, 4, k, d) for k, d in zip(kernel_sizes[1:], dilations[1:],
+                                                           strict=True)]
+    model = nn.Sequential(*[m for layer in layers for m in (layer, nn.Tanh())])
+    rf = receptive_field(kernel_sizes, dilations)
+    assert measured_receptive_field(model, length=rf + 4, in_channels=1) == rf
+
+
+def test_receptive_field_errors():
+    with pytest.raises(ValueError, match="2 kernel sizes but 1 dilations"):
+        receptive_field([2, 2], [1])
+    with pytest.raises(ValueError, match="kernel size must be an int >= 1"):
+        receptive_field([0])
+    with pytest.raises(ValueError, match="length must be an int >= 1"):
+        dependency_map(nn.Identity(), 0)
+    assert receptive_field([]) == 1
