@@ -24,7 +24,7 @@ def reference_cropped(layer: CausalConv1d, x: torch.Tensor) -> torch.Tensor:
 
 
 def reference_loops(layer: CausalConv1d, x: torch.Tensor) -> torch.Tensor:
-    """y[b, o, t] = bias[o] + sum_{c, j} w[o, c, j] * x[b, c, t - shift - (k-1-j) d] (zero if < 0)."""
+    """y[b, o, t] = bias[o] + sum_{c,j} w[o, c, j] x[b, c, t - shift - (k-1-j) d], 0 if < 0."""
     w = layer.conv.weight.detach().double()
     b = layer.conv.bias
     B, _, T = x.shape
