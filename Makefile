@@ -13,6 +13,8 @@ KERNEL := causal-conv-course
 BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 || command -v python3)
 # extra JupyterLab options, e.g. make lab ARGS="--no-browser --port=8899"
 ARGS ?=
+# Jupyter refuses to start as root (containers, cloud sandboxes) unless told it is on purpose
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help setup lab test release clean-venv
 help:
@@ -34,7 +36,7 @@ $(STAMP): requirements.txt pyproject.toml | $(PY)
 setup: $(STAMP)
 
 lab: setup
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(ARGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) $(ARGS)
 
 # fast mode (smaller runs) unless CI says otherwise; CI sets CI=true itself
 test: setup
