@@ -141,8 +141,9 @@ def assert_causal(
     t, s = leaks[0]
     others = f" ({len(leaks)} such (t, s) pairs in all)" if len(leaks) > 1 else ""
     if s == t:
+        allowed_inputs = f"may only use x[:{t}]" if t else "may use no input at t=0"
         what = (f"output at t={t} depends on x[{s}], the present input: a model that hides the "
-                f"present may only use x[:{t}]")
+                f"present {allowed_inputs}")
     else:
         what = f"output at t={t} depends on x[{s}], a future input: the model sees the future"
     raise CausalityError(what + others, output_t=t, input_s=s)
