@@ -8,3 +8,7 @@ tests quick when pytest shares the machine's two cores with a notebook or a grad
 import torch
 
 torch.set_num_threads(1)
+
+# The sample submissions are notebooks that students might hand in (one loops forever, one kills
+# its kernel): the autograder runs them (tests/test_grader_roundtrip.py), nbval must not.
+collect_ignore = ["submissions"]
