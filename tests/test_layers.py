@@ -113,11 +113,11 @@ def test_first_layer_output_at_t0_is_the_bias_alone():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(kernel_size=0), "kernel_size must be >= 1"),
+    (dict(kernel_size=0), "kernel_size must be an int >= 1"),
     (dict(kernel_size=2.0), "kernel_size must be an int"),
-    (dict(dilation=0), "dilation must be >= 1"),
-    (dict(in_channels=0), "in_channels must be >= 1"),
-    (dict(out_channels=-2), "out_channels must be >= 1"),
+    (dict(dilation=0), "dilation must be an int >= 1"),
+    (dict(in_channels=0), "in_channels must be an int >= 1"),
+    (dict(out_channels=-2), "out_channels must be an int >= 1"),
     (dict(hide_present="yes"), "hide_present must be a bool"),
 ])
 def test_bad_arguments(kwargs, message):

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from toylib.layers import check_int
+
 
 class CausalityError(AssertionError):
     """A model's output at ``output_t`` depends on the input at ``input_s`` (a future position,
@@ -35,12 +37,6 @@ class CausalityError(AssertionError):
         super().__init__(message)
         self.output_t = output_t
         self.input_s = input_s
-
-
-def _check_length(length: int, in_channels: int) -> None:
-    for name, value in (("length", length), ("in_channels", in_channels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
 
 def _run(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, time_dim: int,
@@ -84,7 +80,8 @@ def dependency_map(
     probed through a copy in its current train/eval mode, so its parameters, buffers (e.g.
     batch-norm statistics) and the global random state are left as they were.
     """
-    _check_length(length, in_channels)
+    check_int("length", length)
+    check_int("in_channels", in_channels)
     if isinstance(model, nn.Module):
         try:
             model = copy.deepcopy(model)
@@ -161,8 +158,7 @@ def receptive_field(kernel_sizes: Sequence[int], dilations: Sequence[int] | None
         raise ValueError(f"got {len(kernel_sizes)} kernel sizes but {len(dilations)} dilations")
     for name, values in (("kernel size", kernel_sizes), ("dilation", dilations)):
         for v in values:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"every {name} must be an int >= 1, got {v!r}")
+            check_int(f"every {name}", v)
     return 1 + sum((k - 1) * d for k, d in zip(kernel_sizes, dilations, strict=True))
 
 

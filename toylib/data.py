@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from toylib.layers import check_int
+
 MIN_JUMP = 0.25  # smallest jump at the split point, as a fraction of the value range
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def make_sequences(
@@ -34,9 +30,9 @@ def make_sequences(
     straight to a random level over [p, T). The split p is uniform in [T/4, 3T/4]. The same seed
     gives the same sequences.
     """
-    _check_int("nb_sequences", nb_sequences, 1)
-    _check_int("length", length, 4)
-    _check_int("nb_classes", nb_classes, 2)
+    check_int("nb_sequences", nb_sequences, 1)
+    check_int("length", length, 4)
+    check_int("nb_classes", nb_classes, 2)
     gen = torch.Generator().manual_seed(seed)
     n = nb_sequences
     split = torch.randint(length // 4, 3 * length // 4 + 1, (n, 1), generator=gen)  # (N, 1)
@@ -53,7 +49,7 @@ def make_sequences(
 
 def tokens_to_input(tokens: torch.Tensor, nb_classes: int) -> torch.Tensor:
     """Integer tokens (N, T) in [0, nb_classes) -> model input (N, 1, T) of floats in [-1, 1]."""
-    _check_int("nb_classes", nb_classes, 2)
+    check_int("nb_classes", nb_classes, 2)
     if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2:
         shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
         raise ValueError(f"tokens must be a 2D tensor (N, T), got {shape}")

@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from toylib.checks import receptive_field
-from toylib.layers import CausalConv1d, check_sequence_input
+from toylib.layers import CausalConv1d, check_int, check_sequence_input
 
 
 class ToyCausalNet(nn.Module):
@@ -28,11 +28,10 @@ class ToyCausalNet(nn.Module):
         self, nb_classes: int, nb_channels: int = 32, kernel_size: int = 2, nb_layers: int = 4
     ) -> None:
         super().__init__()
-        for name, value, minimum in (("nb_classes", nb_classes, 2), ("nb_channels", nb_channels, 1),
-                                     ("kernel_size", kernel_size, 1), ("nb_layers", nb_layers, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-        self.nb_classes = nb_classes
+        self.nb_classes = check_int("nb_classes", nb_classes, 2)
+        check_int("nb_channels", nb_channels)
+        check_int("kernel_size", kernel_size)
+        check_int("nb_layers", nb_layers, 0)
         self.input_conv = CausalConv1d(1, nb_channels, 1, hide_present=True)
         self.convs = nn.ModuleList(
             CausalConv1d(nb_channels, nb_channels, kernel_size) for _ in range(nb_layers)

@@ -13,6 +13,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from toylib.data import tokens_to_input
+from toylib.layers import check_int
 
 
 @torch.no_grad()
@@ -34,9 +35,8 @@ def sample(
     (N, P) or (P,) the first P tokens are given and the rest is sampled. The model runs in eval
     mode and is put back in the mode it had.
     """
-    for name, value in (("nb_sequences", nb_sequences), ("length", length)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    check_int("nb_sequences", nb_sequences)
+    check_int("length", length)
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
     tokens = torch.zeros(nb_sequences, length, dtype=torch.long)  # (N, T)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from toylib.data import tokens_to_input
+from toylib.layers import check_int
 
 
 def nats_to_bits(nats: float) -> float:
@@ -80,10 +81,8 @@ def train(
     _check_tokens(train_tokens, "train_tokens")
     if test_tokens is not None:
         _check_tokens(test_tokens, "test_tokens")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    check_int("epochs", epochs, 0)
+    check_int("batch_size", batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     shuffle = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"train_nll": [], "test_nll": [], "seconds": []}
