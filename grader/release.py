@@ -60,19 +60,25 @@ def differences(built: Path, assignments: list[str]) -> list[str]:
                 problems.append(f"{shown} is not generated from solutions/ (stale file)")
             elif not filecmp.cmp(new / name, old / name, shallow=False):
                 problems.append(f"{shown} differs from what solutions/ generates")
-    if EXERCISES_DIR.is_dir():
-        for folder in sorted(EXERCISES_DIR.iterdir()):
-            if folder.is_dir() and folder.name[0] != "." and folder.name not in assignments:
-                problems.append(f"exercises/{folder.name}/ has no source in solutions/ (stale)")
+    problems += [f"exercises/{name}/ has no source in solutions/ (stale)"
+                 for name in stale_folders(assignments)]
     return problems
+
+
+def stale_folders(assignments: list[str]) -> list[str]:
+    """Folders of ``exercises/`` that no assignment of ``solutions/`` generates."""
+    if not EXERCISES_DIR.is_dir():
+        return []
+    return [folder.name for folder in sorted(EXERCISES_DIR.iterdir())
+            if folder.is_dir() and folder.name[0] != "." and folder.name not in assignments]
 
 
 def release(check: bool = False) -> int:
     """Regenerate (or, with ``check``, verify) ``exercises/``; return the exit code."""
     with tempfile.TemporaryDirectory(prefix="grader-release-") as tmp:
         built, assignments = build_release(Path(tmp))
-        problems = differences(built, assignments)
         if check:
+            problems = differences(built, assignments)
             if problems:
                 print("exercises/ is out of sync with solutions/:")
                 for line in problems:
@@ -89,7 +95,7 @@ def release(check: bool = False) -> int:
             shutil.copytree(built / assignment, target, ignore=IGNORED_NAMES,
                             copy_function=shutil.copyfile)
             print(f"released {target.relative_to(REPO_ROOT)}/")
-        stale = [line for line in problems if "no source in solutions" in line]
-        for line in stale:
-            print(f"warning: {line}; remove it by hand if it is not wanted")
+        for name in stale_folders(assignments):
+            print(f"warning: exercises/{name}/ has no source in solutions/ (stale); remove it "
+                  "by hand if it is not wanted")
     return 0
