@@ -13,9 +13,12 @@ arXiv:1601.06759, and "WaveNet", arXiv:1609.03499).
 - perturbation: change the input at one position s and see which outputs move.
 
 The two are combined (a dependency found by either counts), over a small batch of random inputs,
-so a ReLU that happens to be inactive, or a tiny weight, cannot hide a leak. ``assert_causal`` uses
-the map to name the first offending (output t, input s) pair. The *receptive field* is given by the
-formula ``1 + sum((k - 1) * d)`` and measured as the widest span of inputs one output depends on.
+so a ReLU that happens to be inactive, or a tiny weight, cannot hide a leak. A model that is only
+a black box returning tensors (e.g. one that runs in another process, as the course's grader
+runs students' code) is probed by perturbation alone: ``method="perturbation"``.
+``assert_causal`` uses the map to name the first offending (output t, input s) pair. The *receptive
+field* is given by the formula ``1 + sum((k - 1) * d)`` and measured as the widest span of inputs
+one output depends on.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import torch
 import torch.nn as nn
 
 from toylib.layers import check_int
+
+METHODS = ("both", "gradients", "perturbation")
 
 
 class CausalityError(AssertionError):
@@ -71,6 +76,7 @@ def dependency_map(
     time_dim: int = -1,
     batch_size: int = 4,
     seed: int = 0,
+    method: str = "both",
 ) -> torch.Tensor:
     """Which inputs each output depends on: a bool tensor D of shape (length, length).
 
@@ -78,8 +84,11 @@ def dependency_map(
     model is called on float32 inputs of shape (batch_size, in_channels, length); ``time_dim`` is
     the time axis of its *output* (-1 for (B, C, T) outputs, 1 for (B, T, C) ones). The model is
     probed through a copy in its current train/eval mode, so its parameters, buffers (e.g.
-    batch-norm statistics) and the global random state are left as they were.
+    batch-norm statistics) and the global random state are left as they were. ``method`` is
+    ``"both"`` (gradients and perturbation), ``"gradients"`` or ``"perturbation"``.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     check_int("length", length)
     check_int("in_channels", in_channels)
     if isinstance(model, nn.Module):
@@ -90,12 +99,12 @@ def dependency_map(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         x = torch.randn(batch_size, in_channels, length)  # (B, C_in, T)
-        x.requires_grad_(True)
+        x.requires_grad_(method != "perturbation")
         y = _run(model, x, time_dim, seed)  # (T, rest)
         deps = torch.zeros(length, length, dtype=torch.bool)  # (T_out, T_in)
 
         # 1) gradients of a random combination of the outputs at t (no cancellation by chance)
-        if y.requires_grad:
+        if y.requires_grad and method != "perturbation":
             weights = torch.randn(y.shape)  # (T, rest)
             for t in range(length):
                 (grad,) = torch.autograd.grad((y[t] * weights[t]).sum(), x, retain_graph=True,
@@ -105,6 +114,8 @@ def dependency_map(
 
         # 2) perturb one input position at a time and see which outputs move
         with torch.no_grad():
+            if method == "gradients":
+                return deps
             x0 = x.detach()
             y0 = y.detach()
             tol = 1e-6 * (1.0 + y0.abs().max().item())
@@ -124,13 +135,14 @@ def assert_causal(
     strict: bool = False,
     time_dim: int = -1,
     seed: int = 0,
+    method: str = "both",
 ) -> None:
     """Raise ``CausalityError`` unless the output at every t depends only on inputs s <= t.
 
     With ``strict=True`` the model must also hide the present: only s < t is allowed. The error
     names the first offending (output t, input s) pair, scanning t then s in increasing order.
     """
-    deps = dependency_map(model, length, in_channels, time_dim=time_dim, seed=seed)
+    deps = dependency_map(model, length, in_channels, time_dim=time_dim, seed=seed, method=method)
     allowed = torch.ones(length, length, dtype=torch.bool).tril(-1 if strict else 0)
     leaks = (deps & ~allowed).nonzero().tolist()  # [[t, s], ...] sorted by t then s
     if not leaks:
@@ -168,13 +180,14 @@ def measured_receptive_field(
     in_channels: int = 1,
     *,
     time_dim: int = -1,
+    method: str = "both",
 ) -> int:
     """The widest span (last - first + 1) of input positions that one output depends on.
 
     Measured from ``dependency_map``; ``length`` must exceed the receptive field, or the spans of
     all outputs are cut by the start of the sequence. Returns 0 if no output depends on any input.
     """
-    deps = dependency_map(model, length, in_channels, time_dim=time_dim)
+    deps = dependency_map(model, length, in_channels, time_dim=time_dim, method=method)
     widest = 0
     for row in deps:
         seen = row.nonzero().flatten()
