@@ -1,9 +1,17 @@
-"""The course's nbgrader tooling: ``python -m grader --help``.
+"""The course's grader: ``python -m grader --help``.
 
-- ``nbgrader_config.py`` — the course's nbgrader configuration (copied into each course root).
-- ``feedback_filter.py`` — a preprocessor that keeps hidden tests out of feedback.
-- ``course.py``          — course roots and nbgrader subprocesses with wall-clock limits.
-- ``release.py``         — ``release [--check]``: ``exercises/`` generated from ``solutions/``.
-- ``submissions.py``     — finding submissions; checks made before any kernel starts.
-- ``autograde.py``       — ``autograde SUBMISSIONS --out DIR``: ``grades.csv`` and feedback.
+- ``release.py``     ``release [--check]``: ``exercises/`` generated from ``solutions/`` (nbgrader).
+- ``autograde.py``   ``autograde SUBMISSIONS --out DIR``: the batch, one grading process per
+                     submission, ``--jobs`` at a time, ``--shard I/N``; grades.csv and feedback.
+- ``merge.py``       ``merge OUT1 OUT2 ... --out DIR``: join the outputs of shards.
+- ``submissions.py`` finding and safely reading submissions; checks before any code runs.
+- ``plan.py``        what runs: the student's cells, the source's test and locked cells.
+- ``grade.py``       one submission: run the plan, judge the tests, decide the status.
+- ``judge.py``       test cells, run in the grader's process; their ``@probe`` parts sent out.
+- ``session.py``     the grader's side of one worker: requests, time limits, kill.
+- ``kernel.py``      the worker: the student's cells in IPython, probes, tamper evidence.
+- ``sandbox.py``     the worker's Linux sandbox (namespaces, read-only root, limits).
+- ``feedback.py``    the student's HTML page and the instructor's notebook copy.
+- ``course.py``      course roots and nbgrader runs (release only).
+- ``cluster/``       a Slurm array script for sharded grading.
 """

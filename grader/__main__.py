@@ -2,7 +2,8 @@
 
     python -m grader release            regenerate exercises/ from solutions/
     python -m grader release --check    fail if exercises/ is out of sync with solutions/
-    python -m grader autograde SUBMISSIONS --out DIR [--timeout S] [--wall-timeout S]
+    python -m grader autograde SUBMISSIONS --out DIR [--jobs N] [--shard I/N] [--timeout S] ...
+    python -m grader merge OUT1 OUT2 ... --out DIR
 
 See ``grader/__init__.py`` for what each command does.
 """
@@ -10,6 +11,8 @@ See ``grader/__init__.py`` for what each command does.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -23,12 +26,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def shard(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N (e.g. 3/8), got {text!r}")
+    return int(match[1]), int(match[2])
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="python -m grader",
-        description="Release and autograde the course's nbgrader exercises. All nbgrader state "
-                    "(gradebook, submitted/autograded/feedback copies) lives in a temporary "
-                    "folder or in --out, never in the repository.")
+        description="Release and autograde the course's nbgrader exercises. Grading state lives "
+                    "in --out, never in the repository.")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     release = commands.add_parser(
@@ -41,21 +50,42 @@ def parser() -> argparse.ArgumentParser:
 
     grade = commands.add_parser(
         "autograde", help="grade SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb",
-        description="Grade every SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb, each in "
-                    "its own nbgrader process. Writes DIR/grades.csv (student, assignment, "
-                    "score, max_score, status, detail), HTML feedback in "
-                    "DIR/feedback/<student>/<assignment>/ (hidden tests removed) and logs in "
-                    "DIR/logs/. Exit code 0 when every submission was graded, 1 otherwise, 2 on "
-                    "a usage error.")
+        description="Grade every SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb. Each "
+                    "submission runs in a sandboxed worker (no network, no access to the "
+                    "solutions or other submissions, resource limits); the tests run in the "
+                    "grader's own process. Writes DIR/grades.csv (student, assignment, score, "
+                    "max_score, status, detail), DIR/feedback/<student>/<assignment>/*.html, "
+                    "DIR/autograded/ (the instructor's copies) and DIR/logs/. Exit code 0 when "
+                    "every submission was graded, 1 otherwise, 2 on a usage error.")
     grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
                        help="folder with one folder per student")
     grade.add_argument("--out", type=Path, required=True, metavar="DIR",
                        help="output folder, made or rebuilt by this command (e.g. .grading, "
                             "which git ignores); a non-empty folder it did not make is refused")
+    grade.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
+                       help="submissions graded at once (default: the number of cores, "
+                            f"{os.cpu_count()} here)")
+    grade.add_argument("--shard", type=shard, metavar="I/N",
+                       help="grade only the I-th of N slices of the students (a stable hash of "
+                            "the student's name); join the outputs with `merge`")
     grade.add_argument("--timeout", type=positive_int, default=60, metavar="S",
-                       help="time limit of each cell in seconds (default: 60)")
+                       help="time limit of each cell and each test cell in seconds (default 60)")
     grade.add_argument("--wall-timeout", type=positive_int, default=600, metavar="S",
-                       help="time limit of one whole submission in seconds (default: 600)")
+                       help="time limit of one whole submission in seconds (default 600)")
+    grade.add_argument("--memory-mb", type=positive_int, default=4096, metavar="MB",
+                       help="address-space limit of a student's worker (default 4096)")
+    grade.add_argument("--max-notebook-mb", type=positive_int, default=20, metavar="MB",
+                       help="larger notebooks get status too_large (default 20)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run student code without the sandbox (only where the OS cannot "
+                            "give one, on a machine or account used for nothing else)")
+
+    merge = commands.add_parser(
+        "merge", help="join the outputs of --shard runs into one",
+        description="Join grades.csv (byte-identical to one run over all submissions), feedback/, "
+                    "autograded/ and logs/ of the outputs of `autograde --shard I/N` runs.")
+    merge.add_argument("outputs", type=Path, nargs="+", metavar="OUT")
+    merge.add_argument("--out", type=Path, required=True, metavar="DIR")
     return main
 
 
@@ -66,10 +96,22 @@ def main(argv: list[str] | None = None) -> int:
             from grader.release import release
 
             return release(check=args.check)
-        from grader.autograde import autograde
+        if args.command == "merge":
+            from grader.merge import merge
 
-        return autograde(args.submissions, args.out, timeout=args.timeout,
-                         wall_timeout=args.wall_timeout)
+            return merge(args.outputs, args.out)
+        from grader.autograde import Settings, autograde
+        from grader.sandbox import Limits, SandboxUnavailable
+
+        settings = Settings(timeout=args.timeout, wall_timeout=args.wall_timeout, jobs=args.jobs,
+                            shard=args.shard, no_sandbox=args.no_sandbox,
+                            limits=Limits(memory_mb=args.memory_mb,
+                                          cpu_seconds=args.wall_timeout + 30),
+                            max_bytes=args.max_notebook_mb * 2**20)
+        try:
+            return autograde(args.submissions, args.out, settings)
+        except SandboxUnavailable as error:
+            raise GraderError(str(error)) from None
     except GraderError as error:
         print(f"python -m grader {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Course roots and nbgrader runs (a forked process each), for ``release`` and ``autograde``.
+"""Course roots and nbgrader runs (a forked process each), for ``release``.
 
 A *course root* is a folder laid out as nbgrader expects (``nbgrader_config.py``, ``solutions/``,
 ``exercises/``, ``gradebook.db``, ...). The grader never uses the repository itself as one: it
@@ -22,7 +22,7 @@ GRADER_DIR = Path(__file__).resolve().parent
 REPO_ROOT = GRADER_DIR.parent
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "exercises"
-CONFIG_FILES = ("nbgrader_config.py", "feedback_filter.py")
+CONFIG_FILES = ("nbgrader_config.py",)
 IGNORED_NAMES = shutil.ignore_patterns(".*", "__pycache__", "*.pyc")
 
 

@@ -1,28 +1,35 @@
-"""Finding submissions and the checks made before nbgrader runs.
+"""Finding submissions, reading them safely, and the checks made before any code runs.
 
 Layout: ``SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb``. Each (student, assignment) pair
-becomes one row of ``grades.csv``. Problems that nbgrader would handle badly are caught here, in
-the grading process, before any kernel starts:
+becomes one row of ``grades.csv``. Every notebook is read here, once, into memory, before anything
+is graded: a symbolic link, a FIFO or anything else that is not a regular file is refused (never
+followed), and what a later submission's code might write into the folder cannot change what is
+graded. Problems found here become the row's status, and the notebook never runs:
 
-- ``invalid_json``: the file is not JSON (nbgrader would skip it silently);
+- ``not_a_regular_file``: the notebook is a symbolic link, a folder, a FIFO, ...;
+- ``too_large``: the file is larger than the limit (default 20 MB);
+- ``invalid_json``: the file is not UTF-8 JSON;
 - ``not_a_notebook``: JSON, but not a Jupyter notebook;
-- ``missing_metadata``: the answer cells' nbgrader metadata is gone (nbgrader's
-  ``add_missing_cells`` crashes with a KeyError on such a notebook);
+- ``empty_notebook``: a notebook without cells;
 - ``unknown_assignment``, ``missing_notebook``, ``bad_layout``: the folders are not as expected.
 """
 
 from __future__ import annotations
 
-import functools
+import errno
+import hashlib
 import json
+import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.course import SOLUTIONS_DIR, GraderError
+from grader.course import GraderError
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 LAYOUT = "<student>/<assignment>/<notebook>.ipynb"
+MAX_NOTEBOOK_BYTES = 20 * 2**20
 
 
 @dataclass
@@ -37,10 +44,22 @@ class Submission:
     score: float | None = None
     max_score: float | None = None
     seconds: float = 0.0
-    ran: bool = False  # nbgrader ran the notebook to its end (there is an autograded copy)
+    notebooks: dict[str, bytes] = field(default_factory=dict)  # name -> the file's bytes
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.student}__{self.assignment or '-'}"
 
 
-def discover(submissions: Path, assignments: dict[str, list[str]]) -> list[Submission]:
+def shard_of(student: str, count: int) -> int:
+    """The shard (1..count) a student belongs to: a stable hash of the name, so a student stays
+    in the same shard when others are added or removed."""
+    return int(hashlib.sha256(student.encode("utf-8")).hexdigest(), 16) % count + 1
+
+
+def discover(submissions: Path, assignments: dict[str, list[str]],
+             max_bytes: int = MAX_NOTEBOOK_BYTES) -> list[Submission]:
     """All (student, assignment) pairs under ``submissions``; layout errors become rows."""
     if not submissions.exists():
         raise GraderError(f"submissions folder {submissions} does not exist")
@@ -48,7 +67,10 @@ def discover(submissions: Path, assignments: dict[str, list[str]]) -> list[Submi
         raise GraderError(f"{submissions} is not a folder: expected a folder laid out as {LAYOUT}")
     rows: list[Submission] = []
     for student_dir in sorted(p for p in submissions.iterdir() if not p.name.startswith(".")):
-        if not student_dir.is_dir():
+        if student_dir.is_symlink() or not student_dir.is_dir():
+            if student_dir.is_symlink() and ID_PATTERN.match(student_dir.name):
+                rows.append(Submission(student_dir.name, "", status="bad_layout",
+                                       detail="the student folder is a symbolic link"))
             continue
         student = student_dir.name
         if student in assignments:
@@ -60,12 +82,13 @@ def discover(submissions: Path, assignments: dict[str, list[str]]) -> list[Submi
                                    detail="student folder names may only use letters, digits, "
                                           "'_', '.', '@' and '-'"))
             continue
-        folders = sorted(p for p in student_dir.iterdir() if p.is_dir() and p.name[0] != ".")
+        folders = sorted(p for p in student_dir.iterdir() if p.name[0] != "."
+                         and (p.is_dir() or p.is_symlink()) and not p.name.endswith(".ipynb"))
         if not folders:
             rows.append(Submission(student, "", status="bad_layout",
                                    detail=f"no assignment folder: expected {LAYOUT}"))
         for folder in folders:
-            rows.append(_assignment_row(student, folder, assignments))
+            rows.append(_assignment_row(student, folder, assignments, max_bytes))
     if not rows:
         first = next(iter(assignments))
         loose = sorted(p.name for p in submissions.glob("*.ipynb"))
@@ -77,92 +100,96 @@ def discover(submissions: Path, assignments: dict[str, list[str]]) -> list[Submi
     return rows
 
 
-def _assignment_row(student: str, folder: Path, assignments: dict[str, list[str]]) -> Submission:
+def _assignment_row(student: str, folder: Path, assignments: dict[str, list[str]],
+                    max_bytes: int) -> Submission:
     row = Submission(student, folder.name, folder=folder)
     if folder.name not in assignments:
         row.status = "unknown_assignment"
         row.detail = f"known assignments: {', '.join(assignments)}"
         return row
+    if folder.is_symlink():
+        row.status, row.detail = "not_a_regular_file", "the assignment folder is a symbolic link"
+        return row
     expected = assignments[folder.name]
-    present = [name for name in expected if (folder / f"{name}.ipynb").is_file()]
+    found = sorted(p.name for p in folder.iterdir() if p.name.endswith(".ipynb"))
+    present = [name for name in expected if f"{name}.ipynb" in found]
     if not present:
-        found = sorted(p.name for p in folder.glob("*.ipynb"))
         row.status = "missing_notebook"
         row.detail = (f"expected {', '.join(n + '.ipynb' for n in expected)}; found "
                       f"{', '.join(found) if found else 'no notebook'}")
         return row
+    extra = [name for name in found if name[:-6] not in expected]
+    if extra:
+        row.notes.append(f"ignored {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else "")
+                         + f": only {', '.join(n + '.ipynb' for n in expected)} is graded")
     for name in present:
-        verdict = check_notebook(folder / f"{name}.ipynb", folder.name, name)
-        if verdict is not None:
+        verdict = read_notebook(folder / f"{name}.ipynb", max_bytes)
+        if isinstance(verdict, tuple):
             row.status, row.detail = verdict
             return row
+        row.notebooks[name] = verdict
     return row
 
 
-@functools.lru_cache(maxsize=None)
-def source_cells(assignment: str, notebook: str) -> tuple[list[str], set[str], set[str]]:
-    """(ids of all nbgrader cells in order, ids of answer cells, ids of grade cells)."""
-    import nbformat  # imported when needed: it takes seconds (so do usage errors not)
-
-    nb = nbformat.read(SOLUTIONS_DIR / assignment / f"{notebook}.ipynb", as_version=4)
-    order: list[str] = []
-    answers: set[str] = set()
-    grades: set[str] = set()
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader")
-        if meta and meta.get("grade_id"):
-            order.append(meta["grade_id"])
-            if meta.get("solution"):
-                answers.add(meta["grade_id"])
-            if meta.get("grade"):
-                grades.add(meta["grade_id"])
-    return order, answers, grades
-
-
-def check_notebook(path: Path, assignment: str, notebook: str) -> tuple[str, str] | None:
-    """(status, detail) if the submitted notebook cannot be graded, None if it can."""
-    import nbformat
-
+def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> bytes | tuple[str, str]:
+    """The bytes of a regular file (never following a link), or (status, detail)."""
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "not_a_regular_file", f"{name} is a symbolic link: hand in the file itself"
+        return "not_a_regular_file", f"{name} cannot be opened ({error.strerror})"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return "not_a_regular_file", f"{name} is not a regular file"
+        if info.st_size > max_bytes:
+            return "too_large", (f"{name} is {info.st_size / 2**20:.1f} MB, the limit is "
+                                 f"{max_bytes / 2**20:g} MB: clear its outputs (Edit > Clear "
+                                 "Outputs of All Cells), save and hand it in again")
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                return "too_large", f"{name} grew past {max_bytes / 2**20:g} MB while read"
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def parse_notebook(data: bytes, name: str) -> dict | tuple[str, str]:
+    """The notebook as a dict, or (status, detail) if it cannot be graded."""
+    import nbformat
+
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         return "invalid_json", f"{name} is not UTF-8 text"
-    except json.JSONDecodeError as error:
-        return "invalid_json", f"{name} is not valid JSON ({error.msg}, line {error.lineno})"
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        where = f", line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        message = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+        return "invalid_json", f"{name} is not valid JSON ({message}{where})"
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         return "not_a_notebook", f"{name} is JSON but not a Jupyter notebook (no list of cells)"
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as error:  # noqa: BLE001 - any reader failure means the same to the student
         return "not_a_notebook", f"{name} cannot be read as a notebook ({type(error).__name__})"
-    present = set()
+    cells = []
     for cell in nb.get("cells", []):
         if not isinstance(cell, dict) or not isinstance(cell.get("metadata", {}), dict):
             return "not_a_notebook", f"{name} has a cell that is not a notebook cell"
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        if not isinstance(source, str):
+            return "not_a_notebook", f"{name} has a cell whose source is not text"
         meta = cell.get("metadata", {}).get("nbgrader")
-        if isinstance(meta, dict) and (meta.get("solution") or meta.get("grade")):
-            present.add(meta.get("grade_id"))
-    order, answers, grades = source_cells(assignment, notebook)
-    if not present or _add_missing_cells_would_fail(order, grades, present):
-        lost = sorted((answers | grades) - present)
-        shown = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
-        return "missing_metadata", (f"{name}: the nbgrader metadata of cells {shown} is gone "
-                                    "(saved by a tool that strips it?): the answers cannot be "
-                                    "matched to the tests")
-    return None
-
-
-def _add_missing_cells_would_fail(order: list[str], grades: set[str], present: set[str]) -> bool:
-    """Mirror nbgrader 0.9.6 ``OverwriteCells.add_missing_grade_cells``: a missing grade cell is
-    put back after the nbgrader cell that precedes it in the source notebook, which must itself
-    be an answer or grade cell of the submission (or have been put back already); otherwise
-    nbgrader raises KeyError."""
-    seen = set(present)
-    for index, grade_id in enumerate(order):
-        if grade_id in grades and grade_id not in seen:
-            if index > 0 and order[index - 1] not in seen:
-                return True
-            seen.add(grade_id)
-    return False
+        cells.append({"cell_type": cell.get("cell_type"), "source": source,
+                      "metadata": {"nbgrader": meta} if isinstance(meta, dict) else {}})
+    if not cells:
+        return "empty_notebook", f"{name} has no cells: was the right file saved?"
+    return {"cells": cells}

@@ -1,83 +1,153 @@
-"""The checks `python -m grader autograde` makes before any kernel starts (fast, in-process)."""
+"""What `python -m grader autograde` decides before any code runs: the layout, safe reading of
+files, the notebook checks and the plan of what runs (fast, in-process)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from grader.course import GraderError, list_assignments
-from grader.submissions import check_notebook, discover
+from grader.plan import make_plan, read_source, reference_uses
+from grader.submissions import discover, parse_notebook, read_notebook, shard_of
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "02_causal_conv1d"
 PERFECT = REPO / "tests" / "submissions" / "perfect" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SOURCE = read_source(REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
 
 
-def write(tmp_path: Path, nb: nbformat.NotebookNode) -> Path:
-    path = tmp_path / f"{ASSIGNMENT}.ipynb"
-    nbformat.write(nb, path)
-    return path
+def cells_of(nb: nbformat.NotebookNode) -> list[dict]:
+    return parse_notebook(nbformat.writes(nb).encode(), "x.ipynb")["cells"]
 
 
-def strip(nb: nbformat.NotebookNode, grade_ids: set[str]) -> None:
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") in grade_ids:
-            del cell.metadata["nbgrader"]
-
-
-def test_answer_cells_without_metadata_can_still_be_graded(tmp_path) -> None:
-    # the test cells are intact: nbgrader runs the plain answer cells and grades the tests
-    nb = nbformat.read(PERFECT, as_version=4)
-    strip(nb, {"causal_conv1d", "toy_net", "generate"})
-    assert check_notebook(write(tmp_path, nb), ASSIGNMENT, ASSIGNMENT) is None
-
-
-def test_metadata_loss_that_would_crash_nbgrader_is_caught(tmp_path) -> None:
-    # a deleted test cell goes back after the cell before it in the source (the answer cell),
-    # which has lost its metadata: nbgrader 0.9.6 would raise KeyError
-    nb = nbformat.read(PERFECT, as_version=4)
-    strip(nb, {"causal_conv1d"})
-    nb.cells = [c for c in nb.cells
-                if c.metadata.get("nbgrader", {}).get("grade_id") != "test_causal_conv1d_shape"]
-    status, detail = check_notebook(write(tmp_path, nb), ASSIGNMENT, ASSIGNMENT)
-    assert status == "missing_metadata" and "causal_conv1d" in detail
-
-
-def test_deleted_test_cells_alone_are_fine(tmp_path) -> None:
-    nb = nbformat.read(PERFECT, as_version=4)
-    nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
-    assert check_notebook(write(tmp_path, nb), ASSIGNMENT, ASSIGNMENT) is None
+def grade_id(cell: dict) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 @pytest.mark.parametrize("text, status", [
-    ("", "invalid_json"),
-    ('{"cells": [', "invalid_json"),
-    ("[1, 2, 3]", "not_a_notebook"),
-    ('{"cells": [1, 2]}', "not_a_notebook"),
+    (b"", "invalid_json"),
+    (b'{"cells": [', "invalid_json"),
+    (b'{"cells": [] \xff}', "invalid_json"),
+    (b"[1, 2, 3]", "not_a_notebook"),
+    (b'{"cells": [1, 2]}', "not_a_notebook"),
+    (nbformat.writes(nbformat.v4.new_notebook()).encode(), "empty_notebook"),
 ])
-def test_broken_files(tmp_path, text: str, status: str) -> None:
-    path = tmp_path / f"{ASSIGNMENT}.ipynb"
-    path.write_text(text, encoding="utf-8")
-    assert check_notebook(path, ASSIGNMENT, ASSIGNMENT)[0] == status
+def test_broken_files(text: bytes, status: str) -> None:
+    verdict = parse_notebook(text, "n.ipynb")
+    assert isinstance(verdict, tuple) and verdict[0] == status, verdict
+    assert "n.ipynb" in verdict[1]
+
+
+def test_files_are_read_without_following_links_or_blocking(tmp_path) -> None:
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(PERFECT)
+    assert read_notebook(link)[0] == "not_a_regular_file"
+    fifo = tmp_path / "fifo.ipynb"
+    os.mkfifo(fifo)
+    assert read_notebook(fifo)[0] == "not_a_regular_file"  # and it did not hang
+    (tmp_path / "dir.ipynb").mkdir()
+    assert read_notebook(tmp_path / "dir.ipynb")[0] == "not_a_regular_file"
+    big = tmp_path / "big.ipynb"
+    big.write_bytes(b" " * 2048)
+    status, detail = read_notebook(big, max_bytes=1024)
+    assert status == "too_large" and "Clear Outputs" in detail
+    assert read_notebook(PERFECT) == PERFECT.read_bytes()
 
 
 def test_layout_problems_become_rows_or_clear_errors(tmp_path) -> None:
     assignments = list_assignments()
     (tmp_path / "alice" / ASSIGNMENT).mkdir(parents=True)
     (tmp_path / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_bytes(PERFECT.read_bytes())
+    (tmp_path / "alice" / ASSIGNMENT / "scratch.ipynb").write_text("{}")
     (tmp_path / "bob").mkdir()
     (tmp_path / "bob" / f"{ASSIGNMENT}.ipynb").write_bytes(PERFECT.read_bytes())
     (tmp_path / "bad name").mkdir()
+    (tmp_path / "carol").symlink_to(tmp_path / "alice")
     (tmp_path / "loose.ipynb").write_text("{}")
     rows = {(r.student, r.assignment): r for r in discover(tmp_path, assignments)}
-    assert rows[("alice", ASSIGNMENT)].status is None  # to be graded
+    alice = rows[("alice", ASSIGNMENT)]
+    assert alice.status is None and alice.notebooks[ASSIGNMENT] == PERFECT.read_bytes()
+    assert "ignored scratch.ipynb" in alice.notes[0]
     assert rows[("bob", "")].status == "bad_layout"
     assert rows[("bad name", "")].status == "bad_layout"
+    assert rows[("carol", "")].status == "bad_layout"  # a symbolic link is never followed
     with pytest.raises(GraderError, match="holds notebooks directly"):
         discover(tmp_path / "bob", assignments)
-    (tmp_path / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").unlink()
-    (tmp_path / "alice" / ASSIGNMENT).rmdir()
-    with pytest.raises(GraderError, match="nothing in"):  # only bad layouts left
-        discover(tmp_path, assignments)
+
+
+def test_shards_are_stable_and_cover_everyone() -> None:
+    students = [f"student{i}" for i in range(200)]
+    shards = [shard_of(s, 4) for s in students]
+    assert set(shards) == {1, 2, 3, 4} and all(shards.count(i) > 30 for i in (1, 2, 3, 4))
+    assert shards == [shard_of(s, 4) for s in students]  # the same on every machine and run
+
+
+def test_plan_takes_tests_from_the_source_and_answers_from_the_student() -> None:
+    nb = nbformat.read(PERFECT, as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) == "test_causal_conv1d_values":
+            cell.source = "pass  # edited"
+            cell.metadata["nbgrader"]["points"] = 100
+    nb.cells = [c for c in nb.cells if grade_id(c) != "test_causal_conv1d_is_causal"]
+    plan = make_plan(SOURCE, cells_of(nb))
+    labels = [s.label for s in plan.steps if s.kind != "markdown"]
+    tests = [c.grade_id for c in SOURCE.tests]
+    assert [label for label in labels if label in tests] == tests  # all, once, in order
+    values = next(s for s in plan.steps if s.label == "test_causal_conv1d_values")
+    assert values.code == SOURCE.by_id["test_causal_conv1d_values"].source
+    assert "test cell test_causal_conv1d_values was edited; the original was run" in plan.notes
+    answer = next(s for s in plan.steps if s.label == "causal_conv1d")
+    assert answer.kind == "student" and "F.pad" in answer.code
+
+
+def test_plan_of_a_notebook_without_metadata_runs_the_tests_last() -> None:
+    nb = nbformat.read(PERFECT, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    plan = make_plan(SOURCE, cells_of(nb))
+    kinds = [s.kind for s in plan.steps if s.kind != "markdown"]
+    assert kinds[0] == "locked"  # the setup, put back first
+    first_test = kinds.index("test")
+    assert "student" not in kinds[first_test:] and kinds.count("test") == len(SOURCE.tests)
+    assert any("metadata is gone" in note for note in plan.notes)
+
+
+def test_plan_runs_a_pasted_test_cell_once() -> None:
+    nb = nbformat.read(PERFECT, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "test_toy_net_shape")
+    nb.cells.insert(index, nbformat.from_dict(dict(nb.cells[index], id="copy")))
+    plan = make_plan(SOURCE, cells_of(nb))
+    assert [s.label for s in plan.steps].count("test_toy_net_shape") == 1
+    assert any("appears more than once" in note for note in plan.notes)
+
+
+@pytest.mark.parametrize("code, flagged", [
+    ("from toylib.layers import CausalConv1d", True),
+    ("import toylib.layers as L\nclass CausalConv1d(L.CausalConv1d):\n    pass", True),
+    ("import toylib\nCausalConv1d = toylib.layers.CausalConv1d", True),
+    ("from toylib.layers import *", True),
+    ("from toylib import layers\nlayer = layers.CausalConv1d(1, 1, 2)", True),
+    ("class CausalConv1d(nn.Module):\n    pass\n%time 1", False),
+    ("x = toylib.layers.check_int('k', 2)", False),  # a helper, not the reference
+])
+def test_static_reference_check(code: str, flagged: bool) -> None:
+    nb = nbformat.read(PERFECT, as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) == "causal_conv1d":
+            cell.source = code
+    plan = make_plan(SOURCE, cells_of(nb))
+    found = reference_uses(SOURCE, plan)
+    assert bool(found) == flagged, found
+    if flagged:
+        assert "toylib.layers.CausalConv1d" in found[0]
+
+
+def test_using_the_reference_layer_in_another_answer_is_allowed() -> None:
+    nb = nbformat.read(PERFECT, as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) == "toy_net":
+            cell.source = cell.source.replace("CausalConv1d(", "toylib.layers.CausalConv1d(")
+    assert reference_uses(SOURCE, make_plan(SOURCE, cells_of(nb))) == []

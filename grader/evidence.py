@@ -1,0 +1,229 @@
+"""Evidence that a student's code went after what the tests rely on, gathered in the worker.
+
+``Integrity`` records, before any student code runs, the objects the tests and the worker use:
+every entry of ``builtins``, of torch, ``torch.nn``, ``torch.nn.functional`` and a few other
+modules, of every ``toylib`` module, the methods of their classes, the code objects of their
+functions, and the interpreter's and IPython's hooks (trace and profile functions, import finders,
+input and AST transformers, event callbacks, display hooks). ``check`` lists what differs since.
+A library may rebind its own names (``torch.set_default_dtype`` replaces ``torch.Storage``,
+``%matplotlib inline`` registers an event callback): a new value whose code lives in a library's
+own files is accepted and becomes the baseline; a student's function, defined in a cell, is not.
+
+``References`` spots answers built on the course's own implementation of that answer (declared
+by the source notebook): a name bound to it, a subclass of it, or a class reusing its methods.
+
+Both run in the student's process and can be fooled by code written against them: they are a
+second line, after the sandbox and after judging in the grader's own process (``grader.judge``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import os
+import sys
+import types
+
+# the checks use these, bound before any student code can replace the builtins
+_isinstance, _len, _type, _getattr, _tuple = isinstance, len, type, getattr, tuple
+WATCHED_MODULES = ("torch", "torch.nn", "torch.nn.functional", "torch.autograd", "torch.testing",
+                   "torch.linalg", "numpy", "math", "copy", "functools", "operator")
+
+
+class Integrity:
+    """What the tests rely on, recorded before any student code runs, and checked after."""
+
+    def __init__(self, shell) -> None:
+        self.entries: list[tuple[str, object, str, object]] = []  # (label, container, key, obj)
+        self.codes: list[tuple[str, types.FunctionType, types.CodeType]] = []
+        self.protected: set[int] = set()  # ids of classes and functions whose changes are watched
+        self._watch_dict("builtins", builtins.__dict__)
+        modules = [m for m in WATCHED_MODULES if m in sys.modules]
+        modules += sorted(m for m in sys.modules if m == "toylib" or m.startswith("toylib."))
+        for name in modules:
+            module = sys.modules[name]
+            self._watch_dict(name, vars(module))
+            for key, value in list(vars(module).items()):
+                if isinstance(value, type) and (value.__module__ or "").startswith(
+                        ("torch", "toylib")):
+                    self._watch_dict(f"{name}.{key}", value.__dict__)
+        import torch
+
+        self._watch_dict("torch.Tensor", torch.Tensor.__dict__)
+        self._watch_dict("torch.nn.Module", torch.nn.Module.__dict__)
+        _LIBRARIES()  # computed now, before any student code
+        self.hooks = self._hooks(shell)
+
+    def _watch_dict(self, label: str, mapping) -> None:
+        for key, value in list(mapping.items()):
+            if key.startswith("__") and key not in ("__import__", "__call__", "__init__"):
+                continue
+            self.entries.append((f"{label}.{key}", mapping, key, value))
+            if isinstance(value, type) or callable(value):
+                self.protected.add(id(value))
+            if isinstance(value, types.FunctionType):
+                self.codes.append((f"{label}.{key}", value, value.__code__))
+
+    @staticmethod
+    def _hooks(shell) -> dict[str, object]:
+        import threading
+
+        state = {
+            "sys.gettrace()": sys.gettrace(), "sys.getprofile()": sys.getprofile(),
+            "threading trace hook": getattr(threading, "_trace_hook", None),
+            "threading profile hook": getattr(threading, "_profile_hook", None),
+            "sys.displayhook": sys.displayhook, "sys.excepthook": sys.excepthook,
+            "sys.meta_path": _foreign(sys.meta_path), "sys.path_hooks": _foreign(sys.path_hooks),
+            "IPython input transformers": _foreign(
+                [*shell.input_transformers_cleanup, *shell.input_transformers_post,
+                 *shell.input_transformer_manager.cleanup_transforms,
+                 *shell.input_transformer_manager.line_transforms]),
+            "IPython AST transformers": _foreign(shell.ast_transformers),
+            "IPython event callbacks": _foreign(
+                [c for _, v in sorted(shell.events.callbacks.items()) for c in v]),
+            "IPython display publisher": shell.display_pub,
+            "IPython display hook": shell.displayhook,
+        }
+        for method in ("run_cell", "run_cell_async", "run_ast_nodes", "run_code",
+                       "transform_cell", "_showtraceback", "showtraceback"):
+            state[f"IPython shell.{method}"] = getattr(type(shell), method, None)
+            state[f"IPython shell.{method} (instance)"] = shell.__dict__.get(method)
+        return state
+
+    def check(self, shell) -> list[str]:
+        """Descriptions of what changed since the baseline (empty when nothing did).
+
+        A library may rebind its own names (``torch.set_default_dtype`` replaces
+        ``torch.Storage``; ``%matplotlib inline`` registers an event callback): a new value whose
+        code lives in a library's own files is accepted, and becomes the baseline."""
+        found = []
+        missing = object()
+        for index, (label, mapping, key, value) in enumerate(self.entries):
+            new = mapping.get(key, missing)
+            if new is value:
+                continue
+            if new is not missing and _library_made(new):
+                self.entries[index] = (label, mapping, key, new)
+                continue
+            found.append(f"{label} was replaced")
+        for label, function, code in self.codes:
+            if function.__code__ is not code:
+                found.append(f"the code of {label} was replaced")
+        for label, value in self._hooks(shell).items():
+            before = self.hooks[label]
+            if not _same(value, before):
+                found.append(f"{label} was changed")
+        return found
+
+
+def _library_dirs() -> tuple[str, ...]:
+    import IPython
+    import matplotlib
+    import numpy
+    import torch
+
+    import toylib
+
+    packages = [torch, numpy, matplotlib, IPython, toylib]
+    for name in ("matplotlib_inline", "traitlets", "tqdm", "ipykernel"):
+        try:
+            packages.append(importlib.import_module(name))
+        except ImportError:
+            pass
+    return tuple(os.path.dirname(p.__file__) + os.sep for p in packages)
+
+
+def _library_made(obj: object) -> bool:
+    """True for a function, bound method or class whose code is in a library's own files."""
+    function = _getattr(obj, "__func__", obj)
+    if _type(function) is types.FunctionType:
+        return function.__code__.co_filename.startswith(_LIBRARIES())
+    if _isinstance(obj, type):
+        module = sys.modules.get(_getattr(obj, "__module__", "") or "")
+        methods = [f for f in vars(obj).values() if _type(f) is types.FunctionType]
+        return (module is not None and (_getattr(module, "__file__", "") or "").startswith(
+            _LIBRARIES()) and all(f.__code__.co_filename.startswith(_LIBRARIES())
+                                  for f in methods))
+    for cls in _type(obj).__mro__:  # an object (a finder, a transformer) of a library class
+        if cls is not object and _library_made(cls):
+            return True
+    return False
+
+
+_LIBRARY_CACHE: list[tuple[str, ...]] = []
+
+
+def _LIBRARIES() -> tuple[str, ...]:  # noqa: N802 - a constant computed once, when first needed
+    if not _LIBRARY_CACHE:
+        _LIBRARY_CACHE.append(_library_dirs())
+    return _LIBRARY_CACHE[0]
+
+
+def _foreign(items) -> tuple:
+    """The items a library did not make (what a student's code added), in order."""
+    return _tuple(item for item in items if not _library_made(item))
+
+
+def _same(a: object, b: object) -> bool:
+    if _type(a) is _tuple and _type(b) is _tuple:
+        return _len(a) == _len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a is b
+
+
+class References:
+    """The course's reference implementation of each answer, to spot answers that reuse it."""
+
+    def __init__(self, answers: dict) -> None:
+        self.names: dict[str, str] = {}  # answer name -> answer id
+        self.objects: dict[str, list[tuple[str, object]]] = {}  # answer id -> [(dotted, obj)]
+        self.codes: dict[str, dict[types.CodeType, str]] = {}  # answer id -> {code: dotted}
+        self.all_codes: dict[types.CodeType, str] = {}
+        for answer, spec in answers.items():
+            for name in spec.get("names", []):
+                self.names[name] = answer
+            objects, codes = [], {}
+            for dotted in spec.get("references", []):
+                module, _, attr = dotted.rpartition(".")
+                try:
+                    obj = getattr(importlib.import_module(module), attr)
+                except (ImportError, AttributeError):
+                    continue
+                objects.append((dotted, obj))
+                for code in _codes_of(obj):
+                    codes[code] = dotted
+            self.objects[answer], self.codes[answer] = objects, codes
+            self.all_codes.update(codes)
+
+    def bound(self, namespace: dict) -> list[str]:
+        """Answer names bound to (or built on) a reference implementation."""
+        found = []
+        for name in sorted(self.names):
+            obj = namespace.get(name)
+            if obj is None:
+                continue
+            for dotted, ref in (pair for objs in self.objects.values() for pair in objs):
+                if obj is ref or (isinstance(obj, type) and isinstance(ref, type)
+                                  and issubclass(obj, ref)):
+                    found.append(f"`{name}` is the course's {dotted}, not your own code")
+                    break
+            else:
+                shared = {self.all_codes[c] for c in _codes_of(obj) if c in self.all_codes}
+                if shared:
+                    found.append(f"`{name}` reuses the code of the course's "
+                                  f"{', '.join(sorted(shared))}")
+        return found
+
+
+def _codes_of(obj: object) -> list[types.CodeType]:
+    """Code objects of a function (and of what it wraps) or of the methods a class defines."""
+    members = list(vars(obj).values()) if isinstance(obj, type) else [obj]
+    codes = []
+    for member in members:
+        for inner in (member, getattr(member, "fget", None), getattr(member, "__func__", None)):
+            for _ in range(8):  # follow functools.wraps chains, never a cycle
+                if inner is None:
+                    break
+                if isinstance(inner, types.FunctionType):
+                    codes.append(inner.__code__)
+                inner = getattr(inner, "__wrapped__", None)
+    return codes

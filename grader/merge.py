@@ -1,0 +1,76 @@
+"""``python -m grader merge OUT1 OUT2 ... --out DIR``: join the outputs of sharded grading runs.
+
+A class too large for one machine is graded in slices (``autograde --shard I/N``, e.g. one Slurm
+array task or Kubernetes indexed-Job pod per slice); this joins their ``grades.csv`` (sorted as one
+run sorts them, so the merged file has the bytes of a single run over all submissions) and copies
+their ``feedback/``, ``autograded/`` and ``logs/``. A (student, assignment) row found in two
+outputs, an output that is not a finished grader output, or shards that do not make up one whole
+(``1/N`` ... ``N/N``, each once) are refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+from grader.autograde import COLUMNS, MARKER, Submission, csv_text, prepare_out, write_atomic
+from grader.course import GraderError
+
+COPIED = ("feedback", "autograded", "logs")
+
+
+def read_grades(out: Path) -> list[Submission]:
+    path = out / "grades.csv"
+    if not (out / MARKER).exists() or not path.is_file():
+        raise GraderError(f"{out} is not the output of `python -m grader autograde` (no "
+                          f"{MARKER} or grades.csv in it)")
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        if tuple(next(reader, ())) != COLUMNS:
+            raise GraderError(f"{path} does not start with the header {','.join(COLUMNS)}")
+        rows = []
+        for line in reader:
+            student, assignment, score, max_score, status, detail = line
+            rows.append(Submission(student, assignment, status=status, detail=detail,
+                                   score=float(score) if score else None,
+                                   max_score=float(max_score) if max_score else None))
+    return rows
+
+
+def merge(outputs: list[Path], out: Path) -> int:
+    """Merge the grader outputs; exit code 0 iff every merged row is graded."""
+    if not outputs:
+        raise GraderError("give the output folders to merge")
+    shards = []
+    for folder in outputs:
+        info = folder / "shard.json"
+        shards.append(json.loads(info.read_text()) if info.exists() else None)
+    if any(shards):
+        counts = {s["count"] for s in shards if s}
+        indexes = sorted(s["index"] for s in shards if s)
+        if None in shards or len(counts) != 1 or indexes != list(range(1, counts.pop() + 1)):
+            found = ", ".join(f"{s['index']}/{s['count']}" if s else "unsharded" for s in shards)
+            raise GraderError(f"the outputs are not the shards 1/N ... N/N of one batch, each once "
+                              f"(found: {found})")
+    rows: dict[tuple[str, str], Submission] = {}
+    for folder in outputs:
+        for row in read_grades(folder):
+            if (row.student, row.assignment) in rows:
+                raise GraderError(f"{row.student}/{row.assignment or '-'} is in more than one "
+                                  "output: were the shards made from the same submissions?")
+            rows[(row.student, row.assignment)] = row
+    for folder in outputs:
+        if folder.resolve() == out.resolve():
+            raise GraderError("--out must be a new folder, not one of the outputs")
+    prepare_out(out, outputs[0])
+    for folder in outputs:
+        for name in COPIED:
+            if (folder / name).is_dir():
+                shutil.copytree(folder / name, out / name, dirs_exist_ok=True)
+    write_atomic(out / "grades.csv", csv_text(list(rows.values())))
+    nb_bad = sum(row.status != "graded" for row in rows.values())
+    print(f"merged {len(outputs)} outputs: {len(rows) - nb_bad}/{len(rows)} graded; grades in "
+          f"{out / 'grades.csv'}")
+    return 1 if nb_bad else 0
