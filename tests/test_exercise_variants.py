@@ -3,8 +3,9 @@
 Fast and in-process: the test cells (visible and hidden parts) are taken from the solutions
 notebook by grade id and run with ``exec`` in a namespace where the answer cell holds a variant:
 correct ways to write the code, and mistakes people really make (see shared notes, "Real bugs").
-A rejected variant must fail at least the test cell named in the table, and every failure must be
-an AssertionError with a message a student can act on (no bare ``assert``, no raw torch error).
+Each test cell grades one property, so a rejected variant must fail *exactly* the cells named in
+the table (no more: partial credit separates a near-miss from a crash), and every failure must be
+an AssertionError with a message a student can act on (no bare ``assert``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ SOLUTION = (Path(__file__).resolve().parent.parent / "solutions" / "02_causal_co
             / "02_causal_conv1d.ipynb")
 LAYER_TESTS = ["test_causal_conv1d_shape", "test_causal_conv1d_values",
                "test_causal_conv1d_is_causal", "test_causal_conv1d_gradients"]
-NET_TESTS = ["test_toy_net_shape", "test_toy_net_is_causal", "test_toy_net_receptive_field"]
+NET_TESTS = ["test_toy_net_shape", "test_toy_net_is_causal", "test_toy_net_receptive_field",
+             "test_toy_net_is_nonlinear"]
 GENERATE_TESTS = ["test_generate_shape_and_range", "test_generate_uses_position_t",
                   "test_generate_samples"]
 REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?",
@@ -68,13 +70,33 @@ def run_cells(answers: dict[str, str], tests: list[str]) -> dict[str, BaseExcept
     return results
 
 
-def check(results: dict[str, BaseException | None], must_fail: str | None) -> None:
+def fails(tests: list[str], *properties: str) -> frozenset[str]:
+    """The grade ids of the test cells a variant must fail, by the end of their names."""
+    found = frozenset(g for g in tests for p in properties if g.endswith(f"_{p}"))
+    assert len(found) == len(properties), properties
+    return found
+
+
+def layer_fails(*properties: str) -> frozenset[str]:
+    return fails(LAYER_TESTS, *properties)
+
+
+def net_fails(*properties: str) -> frozenset[str]:
+    return fails(NET_TESTS, *properties)
+
+
+def generate_fails(*properties: str) -> frozenset[str]:
+    return fails(GENERATE_TESTS, *properties)
+
+
+def check(results: dict[str, BaseException | None], must_fail: frozenset[str] | None) -> None:
     failures = {k: v for k, v in results.items() if v is not None}
     if must_fail is None:
         assert not failures, f"a correct variant was rejected: {failures}"
         return
-    assert must_fail in failures, (f"expected {must_fail} to reject the variant; failures: "
-                                   f"{sorted(failures)}")
+    assert set(failures) == set(must_fail), (
+        f"expected exactly {sorted(must_fail)} to reject the variant; failures: "
+        f"{ {k: str(v)[:200] for k, v in failures.items()} }")
     for grade_id, error in failures.items():
         message = str(error)
         assert isinstance(error, AssertionError), (
@@ -133,114 +155,114 @@ LAYER_VARIANTS = {
             x = torch.roll(x, 1, dims=-1) * mask
         return self.conv(F.pad(x, (pad, 0)))""")),
     # mistakes --------------------------------------------------------------------------------
-    "same_padding": ("test_causal_conv1d_is_causal", """
+    "same_padding": (layer_fails("is_causal", "values"), """
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return F.conv1d(x, self.conv.weight, self.conv.bias, dilation=self.dilation,
                         padding="same")"""),
-    "symmetric_padding": ("test_causal_conv1d_is_causal", fwd("""
+    "symmetric_padding": (layer_fails("is_causal", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(F.pad(x, (pad // 2, pad - pad // 2)))""")),
-    "right_padding": ("test_causal_conv1d_is_causal", fwd("""
+    "right_padding": (layer_fails("is_causal", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(F.pad(x, (0, pad)))""")),
-    "pad_ignores_dilation": ("test_causal_conv1d_shape", """
+    "pad_ignores_dilation": (layer_fails("gradients", "is_causal", "shape", "values"), """
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(F.pad(x, (self.kernel_size - 1, 0)))"""),
-    "crop_on_wrong_side": ("test_causal_conv1d_is_causal", fwd("""
+    "crop_on_wrong_side": (layer_fails("is_causal", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         y = F.conv1d(x, self.conv.weight, self.conv.bias, dilation=self.dilation, padding=pad)
         return y[..., pad:]""")),
-    "chomp_empty_for_k1": ("test_causal_conv1d_shape", fwd("""
+    "chomp_empty_for_k1": (layer_fails("gradients", "is_causal", "shape", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         y = F.conv1d(x, self.conv.weight, self.conv.bias, dilation=self.dilation, padding=pad)
         return y[..., :-pad]""")),
-    "pad_one_step_short": ("test_causal_conv1d_is_causal", fwd("""
+    "pad_one_step_short": (layer_fails("is_causal", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(F.pad(x, (pad - 1, 1)))""")),
-    "hide_present_ignored": ("test_causal_conv1d_values", fwd("""
+    "hide_present_ignored": (layer_fails("is_causal", "values"), fwd("""
         return self.conv(F.pad(x, (pad, 0)))""")),
-    "hide_shift_by_dilation": ("test_causal_conv1d_values", fwd("""
+    "hide_shift_by_dilation": (layer_fails("shape", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (self.dilation, -self.dilation))
         return self.conv(F.pad(x, (pad, 0)))""")),
-    "hide_shift_by_two": ("test_causal_conv1d_values", fwd("""
+    "hide_shift_by_two": (layer_fails("is_causal", "shape", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (2, -2))
         return self.conv(F.pad(x, (pad, 0)))""")),
-    "hide_drops_first_step": ("test_causal_conv1d_values", fwd("""
+    "hide_drops_first_step": (layer_fails("is_causal", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, 0))[..., 1:]
         return self.conv(F.pad(x, (pad, 0)))""")),
-    "roll_instead_of_shift": ("test_causal_conv1d_is_causal", fwd("""
+    "roll_instead_of_shift": (layer_fails("is_causal", "values"), fwd("""
         if self.hide_present:
             x = torch.roll(x, 1, dims=-1)
         return self.conv(F.pad(x, (pad, 0)))""")),
-    "shift_output_not_input": ("test_causal_conv1d_values", fwd("""
+    "shift_output_not_input": (layer_fails("values"), fwd("""
         y = self.conv(F.pad(x, (pad, 0)))
         return F.pad(y, (1, -1)) if self.hide_present else y""")),
-    "type_a_mask_instead_of_shift": ("test_causal_conv1d_values", fwd("""
+    "type_a_mask_instead_of_shift": (layer_fails("gradients", "values"), fwd("""
         weight = self.conv.weight
         if self.hide_present:
             mask = torch.ones_like(weight)
             mask[..., -1] = 0
             weight = weight * mask
         return F.conv1d(F.pad(x, (pad, 0)), weight, self.conv.bias, dilation=self.dilation)""")),
-    "replicate_padding": ("test_causal_conv1d_values", fwd("""
+    "replicate_padding": (layer_fails("values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(F.pad(x, (pad, 0), mode="replicate"))""")),
-    "reflect_padding_leaks_first_steps": ("test_causal_conv1d_is_causal", fwd("""
+    "reflect_padding_leaks_first_steps": (layer_fails("is_causal", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(F.pad(x, (pad, 0), mode="reflect") if pad < x.size(-1) else
                          F.pad(x, (pad, 0)))""")),
-    "circular_padding_leaks_last_step": ("test_causal_conv1d_is_causal", fwd("""
+    "circular_padding_leaks_last_step": (layer_fails("is_causal", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(F.pad(x, (pad, 0), mode="circular") if pad <= x.size(-1) else
                          F.pad(x, (pad, 0)))""")),
-    "new_conv_in_forward": ("test_causal_conv1d_values", fwd("""
+    "new_conv_in_forward": (layer_fails("gradients", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         conv = nn.Conv1d(self.in_channels, self.out_channels, self.kernel_size,
                          dilation=self.dilation)
         return conv(F.pad(x, (pad, 0)))""")),
-    "bias_dropped": ("test_causal_conv1d_values", fwd("""
+    "bias_dropped": (layer_fails("gradients", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return F.conv1d(F.pad(x, (pad, 0)), self.conv.weight, dilation=self.dilation)""")),
-    "input_modified_in_place": ("test_causal_conv1d_gradients", fwd("""
+    "input_modified_in_place": (layer_fails("gradients"), fwd("""
         if self.hide_present:
             x[..., 1:] = x[..., :-1].clone()
             x[..., 0] = 0
         return self.conv(F.pad(x, (pad, 0)))""")),
-    "input_detached": ("test_causal_conv1d_gradients", fwd("""
+    "input_detached": (layer_fails("gradients"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(F.pad(x.detach(), (pad, 0)))""")),
-    "weight_data": ("test_causal_conv1d_gradients", fwd("""
+    "weight_data": (layer_fails("gradients"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         bias = None if self.conv.bias is None else self.conv.bias.data
         return F.conv1d(F.pad(x, (pad, 0)), self.conv.weight.data, bias,
                         dilation=self.dilation)""")),
-    "no_grad_in_forward": ("test_causal_conv1d_gradients", fwd("""
+    "no_grad_in_forward": (layer_fails("gradients"), fwd("""
         with torch.no_grad():
             if self.hide_present:
                 x = F.pad(x, (1, -1))
             return self.conv(F.pad(x, (pad, 0)))""")),
-    "hard_coded_batch_size": ("test_causal_conv1d_shape", fwd("""
+    "hard_coded_batch_size": (layer_fails("gradients", "shape", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(torch.cat([x.new_zeros(4, x.size(1), pad), x], dim=-1))""")),
-    "hard_coded_length": ("test_causal_conv1d_shape", fwd("""
+    "hard_coded_length": (layer_fails("is_causal", "shape", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
         return self.conv(F.pad(x, (pad, 0)))[..., :16]""")),
@@ -288,14 +310,15 @@ NET_VARIANTS = {
         layers.append(CausalConv1d(nb_channels, nb_classes, 1))
         self.body = nn.Sequential(*layers)""", """
         return self.body(x).transpose(1, 2)""")),
-    "first_layer_sees_present": ("test_toy_net_is_causal", net(hide_first="False")),
-    "every_layer_hides_present": ("test_toy_net_is_causal",
+    "first_layer_sees_present": (net_fails("is_causal"), net(hide_first="False")),
+    "every_layer_hides_present": (net_fails("receptive_field"),
                                   net(extra=", hide_present=True")),
-    "no_transpose": ("test_toy_net_shape", net(end="")),
-    "fixed_four_layers": ("test_toy_net_receptive_field", net(layers="4")),
-    "fixed_kernel_size": ("test_toy_net_receptive_field", net(k="2")),
-    "dilated_layers": ("test_toy_net_receptive_field", net(extra=", dilation=2 ** i")),
-    "no_relu": ("test_toy_net_receptive_field", net(act="")),
+    "no_transpose": (net_fails("is_causal", "is_nonlinear", "receptive_field", "shape"),
+                     net(end="")),
+    "fixed_four_layers": (net_fails("receptive_field"), net(layers="4")),
+    "fixed_kernel_size": (net_fails("receptive_field"), net(k="2")),
+    "dilated_layers": (net_fails("receptive_field"), net(extra=", dilation=2 ** i")),
+    "no_relu": (net_fails("is_nonlinear"), net(act="")),
 }
 
 
@@ -351,33 +374,33 @@ GENERATE_VARIANTS = {
     "inverse_cdf": (None, loop("""u = torch.rand(nb_sequences, 1, generator=generator)
         cdf = torch.softmax({logits}, dim=-1).cumsum(dim=-1)
         tokens[:, t] = (cdf < u).sum(dim=-1).clamp(max=nb_classes - 1)""")),
-    "argmax": ("test_generate_samples", loop("tokens[:, t] = {logits}.argmax(dim=-1)")),
-    "logits_of_previous_position": ("test_generate_uses_position_t",
+    "argmax": (generate_fails("samples"), loop("tokens[:, t] = {logits}.argmax(dim=-1)")),
+    "logits_of_previous_position": (generate_fails("uses_position_t"),
                                     loop(logits="logits[:, t - 1]")),
-    "logits_of_next_position": ("test_generate_uses_position_t",
+    "logits_of_next_position": (generate_fails("uses_position_t"),
                                 loop(logits="logits[:, min(t + 1, length - 1)]")),
-    "raw_tokens_as_input": ("test_generate_uses_position_t", """
+    "raw_tokens_as_input": (generate_fails("uses_position_t"), """
         tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
         for t in range(length):
             logits = model(tokens.float().unsqueeze(1))
             probs = torch.softmax(logits[:, t], dim=-1)
             tokens[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         return tokens"""),
-    "all_positions_in_one_pass": ("test_generate_uses_position_t", """
+    "all_positions_in_one_pass": (generate_fails("uses_position_t"), """
         tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
         logits = model(toylib.data.tokens_to_input(tokens, nb_classes))
         probs = torch.softmax(logits, dim=-1).reshape(-1, nb_classes)
         return torch.multinomial(probs, 1, generator=generator).view(nb_sequences, length)"""),
-    "float_tokens": ("test_generate_shape_and_range", """
+    "float_tokens": (generate_fails("shape_and_range"), """
         tokens = torch.zeros(nb_sequences, length)
         for t in range(length):
             logits = model(toylib.data.tokens_to_input(tokens.long(), nb_classes))
             probs = torch.softmax(logits[:, t], dim=-1)
             tokens[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1).float()
         return tokens"""),
-    "generator_ignored": ("test_generate_samples", loop(
+    "generator_ignored": (generate_fails("samples"), loop(
         "tokens[:, t] = torch.multinomial(torch.softmax({logits}, dim=-1), 1).squeeze(1)")),
-    "categorical_without_generator": ("test_generate_samples", loop(
+    "categorical_without_generator": (generate_fails("samples"), loop(
         "tokens[:, t] = torch.distributions.Categorical(logits={logits}).sample()")),
 }
 
@@ -399,3 +422,27 @@ def test_blank_answers_fail_every_test_cell_readably() -> None:
     for grade_id, error in results.items():
         assert isinstance(error, AssertionError) and "NotImplementedError" in str(error), (
             grade_id, error)
+
+
+# -------------------------------------------------------------------- what the student sees
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?^[ \t]*### END HIDDEN TESTS\n?",
+                    re.MULTILINE | re.DOTALL)
+TABLES = [("causal_conv1d", LAYER_VARIANTS, LAYER_TESTS), ("toy_net", NET_VARIANTS, NET_TESTS),
+          ("generate", GENERATE_VARIANTS, GENERATE_TESTS)]
+
+
+@pytest.mark.parametrize("answer, name", [(answer, name) for answer, table, _ in TABLES
+                                          for name, (fails_, _) in table.items() if fails_])
+def test_the_visible_tests_already_reveal_each_mistake(answer: str, name: str,
+                                                       monkeypatch) -> None:
+    """Every property a hidden test grades has a visible test that tells the student: each
+    mistake fails, in the released notebook, every cell it fails when graded."""
+    table, tests = next((t, tests) for a, t, tests in TABLES if a == answer)
+    must_fail, body = table[name]
+    bodies = body if isinstance(body, tuple) else (body,)
+    visible = {grade_id: HIDDEN.sub("", CELLS[grade_id]) for grade_id in tests}
+    monkeypatch.setitem(globals(), "CELLS", dict(CELLS, **visible))
+    results = run_cells({answer: with_bodies(answer, *bodies)}, tests)
+    failures = {k for k, v in results.items() if v is not None}
+    assert failures == set(must_fail), (
+        f"graded, {name} fails {sorted(must_fail)}; the visible tests show {sorted(failures)}")
