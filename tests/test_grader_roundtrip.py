@@ -1,8 +1,15 @@
-"""End to end: `python -m grader` on the sample submissions in tests/submissions/.
+"""End to end: `python -m grader` on the sample submissions of tests/submissions/.
 
-One batch run (module fixture, ~1 minute) is checked against tests/submissions/expected_grades.csv
-(written by hand); then regrading, feedback without hidden tests, the release check, the solution
-passing its own tests and the repository left untouched.
+One batch (module fixture, about a minute on 2 cores) grades every sample, honest and hostile,
+together, as a class would hand them in; it is checked against tests/submissions/expected_grades.csv
+(written by hand). Then: what hostile code tried to leave on the host is not there, feedback
+hides the hidden tests and is inert HTML of bounded size, the instructor's environment does not
+reach students, regrading (also with --jobs 1, and as shards merged) gives the same bytes, and the
+repository is left untouched.
+
+Where the OS cannot give the sandbox (some hosted CI runners forbid user namespaces), the batch
+runs the honest samples only, with --no-sandbox, and the tests of hostile samples are skipped
+with the reason.
 """
 
 from __future__ import annotations
@@ -29,27 +36,58 @@ SOLUTION = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 RELEASED = REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 # short limits keep the suite fast: the infinite loop costs one per-cell timeout
 LIMITS = ["--timeout", "6", "--wall-timeout", "120"]
-WATCHED = ["grader", "solutions", "exercises", "tests/submissions"]
-NBGRADER_STATE = {"gradebook.db", "submitted", "autograded", "feedback", ".nbgrader.log"}
+WATCHED = ["grader", "solutions", "exercises", "toylib", "tests/submissions"]
+SECRET = "instructor-secret-4f1c9e"  # in the grader's environment, never in a student's
+HONEST = ["perfect", "blank", "right_padding_leak", "buggy_generate", "noisy_but_right",
+          "magics_and_plots",
+          "infinite_loop", "crashed", "deleted_test_cell", "stripped_metadata",
+          "duplicated_test_cell", "duplicated_answer_cell", "tests_made_answers", "empty_notebook",
+          "invalid_json", "not_a_notebook", "not_utf8", "renamed_notebook", "unknown_assignment",
+          "two_notebooks", "symlink_to_solution", "notebook_50mb"]
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def _load_samples():
+    spec = importlib.util.spec_from_file_location("make_samples",
+                                                  REPO / "tests" / "make_sample_submissions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SAMPLES = _load_samples()
+
+
+def sandbox_reason() -> str | None:
+    """None when the sandbox works here, else why not."""
+    from grader.sandbox import SandboxUnavailable, detect
+
+    try:
+        detect()
+    except SandboxUnavailable as error:
+        return str(error)
+    return None
+
+
+NO_SANDBOX = sandbox_reason()
+needs_sandbox = pytest.mark.skipif(NO_SANDBOX is not None,
+                                   reason=f"no sandbox here: {NO_SANDBOX}")
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "grader", *args], cwd=REPO, text=True,
-                          capture_output=True, timeout=900)
+                          capture_output=True, timeout=900, env=env)
 
 
 def snapshot() -> dict[str, tuple[int, int]]:
-    """(size, mtime) of the files the grader could touch, nbgrader state anywhere in the repo."""
+    """(size, mtime) of every file the grader or a submission could touch in the repository."""
     files = {}
     for top in WATCHED:
         for path in (REPO / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
                 stat = path.stat()
                 files[path.relative_to(REPO).as_posix()] = (stat.st_size, stat.st_mtime_ns)
-    for dirpath, dirnames, filenames in os.walk(REPO):
-        dirnames[:] = [d for d in dirnames if d not in {".git", ".venv", "node_modules"}]
-        for name in NBGRADER_STATE & set(dirnames + filenames):
-            files[f"nbgrader state: {Path(dirpath, name).relative_to(REPO)}"] = (0, 0)
+    for path in REPO.glob(f"*{SAMPLES.HOST_MARKER}*"):
+        files[f"left behind: {path.name}"] = (0, 0)
     return files
 
 
@@ -58,34 +96,57 @@ def read_rows(path: Path, columns: list[str]) -> list[tuple[str, ...]]:
         return [tuple(row[c] for c in columns) for row in csv.DictReader(f)]
 
 
+def expected_rows(columns: list[str]) -> list[tuple[str, ...]]:
+    rows = read_rows(SUBMISSIONS / "expected_grades.csv", columns)
+    return [r for r in rows if NO_SANDBOX is None or r[0] in HONEST]
+
+
+def page_text(path: Path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory) -> SimpleNamespace:
     before = snapshot()
-    out = tmp_path_factory.mktemp("grading") / "out"
+    root = tmp_path_factory.mktemp("grading")
+    submissions = root / "submissions"
+    shutil.copytree(SUBMISSIONS, submissions, symlinks=True)
+    (submissions / "expected_grades.csv").unlink()
+    SAMPLES.extra_samples(submissions)
+    args = ["--jobs", "2", *LIMITS]
+    if NO_SANDBOX is not None:
+        for folder in submissions.iterdir():
+            if folder.name not in HONEST:
+                shutil.rmtree(folder)
+        args.append("--no-sandbox")
+    out = root / "out"
+    env = dict(os.environ, GRADER_TEST_SECRET=SECRET)
     start = time.perf_counter()
-    proc = run_cli("autograde", str(SUBMISSIONS), "--out", str(out), *LIMITS)
+    proc = run_cli("autograde", str(submissions), "--out", str(out), *args, env=env)
     seconds = time.perf_counter() - start
-    print(f"\nbatch of {len(list(SUBMISSIONS.iterdir())) - 1} submissions graded in "
-          f"{seconds:.1f} s\n{proc.stdout}")
-    return SimpleNamespace(out=out, proc=proc, seconds=seconds, before=before)
+    print(f"\nbatch graded in {seconds:.1f} s\n{proc.stdout}\n{proc.stderr}")
+    return SimpleNamespace(out=out, proc=proc, seconds=seconds, before=before,
+                           submissions=submissions)
 
 
 def test_grades_match_expected(batch) -> None:
     assert (batch.out / "grades.csv").exists(), batch.proc.stderr
     columns = ["student", "assignment", "score", "max_score", "status"]
     got = read_rows(batch.out / "grades.csv", columns)
-    expected = read_rows(SUBMISSIONS / "expected_grades.csv", columns)
-    assert got == expected
+    expected = expected_rows(columns)
+    wrong = [(e, g) for e, g in zip(expected, got, strict=False) if e != g]
+    assert got == expected, f"(expected, got): {wrong}"
 
 
 def test_whole_batch_ran_and_exit_code_says_not_all_graded(batch) -> None:
     assert batch.proc.returncode == 1, batch.proc.stderr
     lines = batch.proc.stdout.splitlines()
-    for student in sorted(p.name for p in SUBMISSIONS.iterdir() if p.is_dir()):
+    for student in sorted(p.name for p in batch.submissions.iterdir()):
         assert any(line.startswith(f"{student}/") for line in lines), student
     with open(batch.out / "grades.csv", encoding="utf-8", newline="") as f:
         header = next(csv.reader(f))
     assert header == ["student", "assignment", "score", "max_score", "status", "detail"]
+    assert "sandbox:" in batch.proc.stdout  # the protections are said at start-up
 
 
 def test_rows_not_graded_never_look_like_zero(batch) -> None:
@@ -93,6 +154,22 @@ def test_rows_not_graded_never_look_like_zero(batch) -> None:
         for row in csv.DictReader(f):
             if row["status"] != "graded":
                 assert row["score"] == "" and row["detail"], row
+
+
+@needs_sandbox
+def test_tampering_is_named_in_detail(batch) -> None:
+    details = {r[0]: r[1] for r in read_rows(batch.out / "grades.csv", ["student", "detail"])}
+    assert "torch.allclose was replaced" in details["patches_torch"]
+    assert "toylib.checks.assert_causal was replaced" in details["patches_checker"]
+    assert "Conv1d.forward" in details["patches_conv_forward"]
+    assert "__code__ was set" in details["patches_and_restores"]
+    assert "settrace" in details["sets_trace_hook"]
+    assert "input transformers" in details["input_transformer"]
+    assert "AST transformers" in details["ast_transformer"]
+    assert "event callbacks" in details["fake_execute_result"]
+    for student in ("reexports_reference", "subclasses_reference", "obfuscated_reference",
+                    "delegates_to_reference"):
+        assert "toylib.layers.CausalConv1d" in details[student], details[student]
 
 
 def _hidden_lines() -> list[str]:
@@ -109,49 +186,145 @@ def _hidden_lines() -> list[str]:
     return lines
 
 
-def test_feedback_exists_and_hides_hidden_tests(batch) -> None:
+def test_feedback_hides_hidden_tests_and_secrets(batch) -> None:
     hidden = _hidden_lines()
-    assert len(hidden) > 50
-    graded = [r[0] for r in read_rows(batch.out / "grades.csv", ["student", "status"])
-              if r[1] == "graded"]
-    assert graded
-    for student in graded:
-        page = batch.out / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html"
-        assert page.exists(), student
+    assert len(hidden) > 30
+    rows = read_rows(batch.out / "grades.csv", ["student", "assignment", "status"])
+    pages = sorted((batch.out / "feedback").rglob("*.html"))
+    assert {p.relative_to(batch.out / "feedback").parts[0] for p in pages} == {
+        r[0] for r in rows if r[1]}
+    for page in pages:
         raw = page.read_text(encoding="utf-8")
-        text = html.unescape(re.sub(r"<[^>]+>", "", raw))
-        assert "HIDDEN TESTS" not in text and "hidden_" not in text, student
+        text = page_text(page)
+        assert "HIDDEN TESTS" not in text and "hidden_" not in text, page
         leaked = [line for line in hidden if line in text]
-        assert not leaked, f"{student}: hidden test lines in feedback: {leaked[:3]}"
-    failing = (batch.out / "feedback" / "right_padding_leak" / ASSIGNMENT
-               / f"{ASSIGNMENT}.html").read_text(encoding="utf-8")
-    assert "the model sees the future" in html.unescape(re.sub(r"<[^>]+>", "", failing))
+        assert not leaked, f"{page}: hidden test lines in feedback: {leaked[:3]}"
+        assert SECRET not in raw, f"{page}: the instructor's environment reached the student"
+        assert "<script" not in raw.lower() and not re.search(r"<[^>]*\son\w+\s*=", raw), page
+        assert len(raw) < 2_000_000, f"{page} is {len(raw)} bytes"
+    failing = page_text(batch.out / "feedback" / "right_padding_leak" / ASSIGNMENT
+                        / f"{ASSIGNMENT}.html")
+    assert "the model sees the future" in failing and "passed" in failing
+
+
+@needs_sandbox
+def test_hostile_outputs_are_capped_and_inert(batch) -> None:
+    big = batch.out / "autograded" / "prints_100mb" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    assert big.stat().st_size < 2_000_000
+    assert (batch.out / "logs" / f"prints_100mb__{ASSIGNMENT}.log").stat().st_size < 1_000_000
+    xss = (batch.out / "feedback" / "xss_outputs" / ASSIGNMENT / f"{ASSIGNMENT}.html")
+    raw = xss.read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(&#x27;printed&#x27;)" in raw or "&lt;script&gt;" in raw
+    secrets = page_text(batch.out / "feedback" / "reads_secrets" / ASSIGNMENT
+                        / f"{ASSIGNMENT}.html")
+    assert "found 0 files" in secrets  # no solution, submission, gradebook or grades.csv
+
+
+@needs_sandbox
+def test_hostile_code_left_nothing_on_the_host(batch) -> None:
+    marker = SAMPLES.HOST_MARKER
+    leftovers = [p for folder in (Path("/tmp"), Path.home(), REPO, REPO.parent)
+                 for p in folder.glob(f"*{marker}*")]
+    assert not leftovers, leftovers
+    time.sleep(1)
+    alive = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if marker.encode() in (proc / "cmdline").read_bytes():
+                alive.append(proc.name)
+        except OSError:
+            continue
+    assert not alive, f"processes started by a submission are still running: {alive}"
+    for path in batch.submissions.rglob("*.ipynb"):
+        if not path.is_symlink():
+            assert path.read_bytes()[:1] in (b"{", b"["), path  # nothing overwrote them
 
 
 def test_blank_exercise_fails_every_test_cell(batch) -> None:
     nb = nbformat.read(batch.out / "autograded" / "blank" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
                        as_version=4)
-    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(tests) == 10
-    for cell in tests:
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        assert errors and "NotImplementedError" in errors[0].evalue, cell.metadata.nbgrader
+    reports = [c for c in nb.cells if c.metadata.get("grader", {}).get("kind") == "test"]
+    assert len(reports) == 11
+    for cell in reports:
+        text = "".join(o.get("text", "") for o in cell.outputs)
+        assert "failed" in text and "NotImplementedError" in text, text[:300]
 
 
-def test_regrading_gives_the_same_grades(batch, tmp_path) -> None:
+def test_regrading_with_one_job_and_in_shards_gives_the_same_bytes(batch, tmp_path) -> None:
     subset = tmp_path / "subset"
-    for student in ("perfect", "invalid_json", "stripped_metadata"):
+    for student in ("perfect", "right_padding_leak", "invalid_json", "stripped_metadata"):
         shutil.copytree(SUBMISSIONS / student, subset / student)
+    extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
     out = tmp_path / "out"
-    first = run_cli("autograde", str(subset), "--out", str(out), *LIMITS)
+    first = run_cli("autograde", str(subset), "--out", str(out), "--jobs", "1", *LIMITS, *extra)
     first_csv = (out / "grades.csv").read_bytes()
-    second = run_cli("autograde", str(subset), "--out", str(out), *LIMITS)  # same folder again
-    assert first.returncode == second.returncode == 1, first.stderr + second.stderr
-    assert (out / "grades.csv").read_bytes() == first_csv
     full = (batch.out / "grades.csv").read_text(encoding="utf-8").splitlines()
     header, rows = full[0], [r for r in full[1:] if r.split(",")[0] in
-                             ("perfect", "invalid_json", "stripped_metadata")]
+                             ("perfect", "right_padding_leak", "invalid_json",
+                              "stripped_metadata")]
+    assert first.returncode == 1, first.stderr
     assert first_csv.decode("utf-8").splitlines() == [header, *rows]
+    shards = []
+    for index in (1, 2):
+        shard = tmp_path / f"shard{index}"
+        proc = run_cli("autograde", str(subset), "--out", str(shard), "--shard", f"{index}/2",
+                       *LIMITS, *extra)
+        assert proc.returncode in (0, 1), proc.stderr
+        shards.append(str(shard))
+    merged = tmp_path / "merged"
+    proc = run_cli("merge", *shards, "--out", str(merged))
+    assert proc.returncode == 1, proc.stderr
+    assert (merged / "grades.csv").read_bytes() == first_csv
+    pages = {p.relative_to(merged).as_posix() for p in (merged / "feedback").rglob("*.html")}
+    assert pages == {p.relative_to(out).as_posix() for p in (out / "feedback").rglob("*.html")}
+    again = run_cli("merge", shards[0], "--out", str(tmp_path / "half"))
+    assert again.returncode == 2 and "not the shards" in again.stderr
+
+
+def test_a_hung_submission_costs_only_its_own_row(tmp_path) -> None:
+    """A submission that outlives --wall-timeout is stopped; the others are graded."""
+    subset = tmp_path / "subset"
+    for student in ("perfect", "swallows_interrupt", "blank"):
+        shutil.copytree(SUBMISSIONS / student, subset / student)
+    extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
+    out = tmp_path / "out"
+    proc = run_cli("autograde", str(subset), "--out", str(out), "--jobs", "2", "--timeout", "60",
+                   "--wall-timeout", "12", *extra)
+    rows = read_rows(out / "grades.csv", ["student", "score", "status", "detail"])
+    assert rows == [("blank", "0", "graded", ""), ("perfect", "15", "graded", ""),
+                    ("swallows_interrupt", "", "timeout",
+                     "stopped at the wall-clock limit of one submission")], proc.stdout
+
+
+def test_a_killed_batch_keeps_the_rows_it_finished(tmp_path) -> None:
+    """grades.csv is rewritten as each row ends: killing the grader keeps them, and what the
+    killed grader started stops too."""
+    subset = tmp_path / "subset"
+    for student in ("blank", "infinite_loop", "perfect"):
+        shutil.copytree(SUBMISSIONS / student, subset / student)
+    extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
+    out = tmp_path / "out"
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(subset), "--out",
+                               str(out), "--jobs", "1", "--timeout", "60", *extra], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+            (out / "grades.csv").exists() and "blank" in (out / "grades.csv").read_text()):
+        time.sleep(0.2)
+    time.sleep(2)  # infinite_loop is now looping in its worker
+    grader.kill()
+    grader.wait()
+    assert read_rows(out / "grades.csv", ["student", "status"]) == [("blank", "graded")]
+    time.sleep(2)
+    left = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(out).encode() in cmdline or b"grader.kernel" in cmdline:
+            left.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    assert not left, f"still running after the grader was killed: {left}"
 
 
 def test_repository_untouched(batch) -> None:
@@ -177,6 +350,8 @@ def test_usage_errors_are_clear(tmp_path) -> None:
     proc = run_cli("autograde", str(SUBMISSIONS), "--out", str(mine))
     assert proc.returncode == 2 and "refusing to write" in proc.stderr
     assert (mine / "notes.txt").read_text() == "keep me"
+    proc = run_cli("autograde", str(SUBMISSIONS), "--out", str(tmp_path / "o"), "--shard", "3/2")
+    assert proc.returncode == 2 and "I/N" in proc.stderr
 
 
 def test_release_is_in_sync() -> None:
@@ -185,11 +360,7 @@ def test_release_is_in_sync() -> None:
 
 
 def test_sample_submissions_are_up_to_date(tmp_path) -> None:
-    spec = importlib.util.spec_from_file_location("make_samples",
-                                                  REPO / "tests" / "make_sample_submissions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.write_all(tmp_path)
+    SAMPLES.write_all(tmp_path)
     made = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     kept = {p.relative_to(SUBMISSIONS).as_posix() for p in SUBMISSIONS.rglob("*")
             if p.is_file()} - {"expected_grades.csv"}
@@ -197,9 +368,13 @@ def test_sample_submissions_are_up_to_date(tmp_path) -> None:
     for name in made:
         assert (tmp_path / name).read_bytes() == (SUBMISSIONS / name).read_bytes(), (
             f"tests/submissions/{name} is stale: run `python tests/make_sample_submissions.py`")
+    students = {r[0] for r in read_rows(SUBMISSIONS / "expected_grades.csv", ["student"])}
+    assert students == {p.parts[0] for p in map(Path, made)} | {"symlink_to_solution",
+                                                                 "notebook_50mb"}
 
 
 def test_solution_passes_its_own_tests(monkeypatch) -> None:
+    """nbgrader's own validator (what students run with Validate) accepts the solution."""
     from nbgrader.validator import Validator
     from traitlets.config import Config
 
