@@ -16,10 +16,11 @@ ARGS ?=
 # Jupyter refuses to start as root (containers, cloud sandboxes) unless told it is on purpose
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup lab test release clean-venv
+.PHONY: help setup lab test release bench-grading clean-venv
 help:
 	@echo "make lab    open the course in JupyterLab (ARGS=\"--no-browser --port=8899\" to pass options)"
 	@echo "make test   run every check: lint, toylib tests, lecture notebooks, exercises, grader"
+	@echo "make bench-grading   seconds per submission, --jobs 1 vs 2 (ARGS=--json for machines)"
 
 $(PY):
 	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "error: python3.11 not found: install Python 3.11 first"; exit 1; }
@@ -48,6 +49,10 @@ test: setup
 # instructors: regenerate exercises/ from solutions/
 release: setup
 	$(PY) -m grader release
+
+# benchmarks: one script per measured claim (ARGS="--json" prints one JSON object)
+bench-grading: setup
+	$(PY) benchmarks/grading_throughput.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
