@@ -42,6 +42,7 @@ class Integrity:
         modules += sorted(m for m in sys.modules if m == "toylib" or m.startswith("toylib."))
         for name in modules:
             module = sys.modules[name]
+            self.entries.append((f"sys.modules[{name!r}]", sys.modules, name, module))
             self._watch_dict(name, vars(module))
             for key, value in list(vars(module).items()):
                 if isinstance(value, type) and (value.__module__ or "").startswith(
