@@ -14,6 +14,8 @@ UTF-8 JSON. Requests (``op``):
 - ``call``: ``name``, ``args``, ``kwargs`` (``toylib.exercise`` data), ``answer``: call a probe;
   reply ``value`` (data) or ``raised`` {type, message}.
 
+Each request carries an ``id`` (random, new each time) that its reply repeats.
+
 Every reply carries ``evidence`` (``grader.evidence``): new signs that the student's code replaced
 what the tests rely on (functions of torch, toylib, builtins, IPython's input and display
 machinery, trace and import hooks) or used the course's reference implementation of an answer.
@@ -292,6 +294,7 @@ class Worker:
     def serve(self) -> None:
         ops = {"start": self.start, "run": self.run, "define": self.define, "call": self.call}
         while True:
+            request = {}
             try:
                 request = self.read()
                 if request is None or request.get("op") == "exit":
@@ -305,6 +308,7 @@ class Worker:
                 reply = {"failed": "interrupted"}
             except Exception as error:  # noqa: BLE001 - reported to the grader
                 reply = {"failed": f"{type(error).__name__}: {error}"[:2000]}
+            reply["id"] = request.get("id") if isinstance(request, dict) else None
             self.write(reply)
 
 

@@ -7,13 +7,16 @@ asked for. Each request has a deadline: past it the worker gets SIGINT (a ``Keyb
 in the student's code) and, if it does not answer within a grace period (a loop that swallows
 the interrupt), it is killed with everything it started. A reply that is not a well-formed
 message, or larger than ``MAX_REPLY``, ends the worker too. What the worker printed outside the
-cells' capture (C-level writes to its stdout/stderr) is kept, capped, for the log.
+cells' capture (C-level writes to its stdout/stderr) is kept, capped, for the log. Each request
+has a random id that its reply must repeat: a reply written early, by the student's code, into
+the worker's reply pipe ends the worker and counts as tampering.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
 import signal
 import struct
@@ -110,6 +113,7 @@ class Session:
         if self.gone:
             raise WorkerGone(self.gone)
         start = time.perf_counter()
+        message = dict(message, id=secrets.token_hex(8))
         body = json.dumps(message).encode("utf-8")
         try:
             self._write(struct.pack(">I", len(body)) + body, timeout)
@@ -130,6 +134,11 @@ class Session:
             self._interrupt()
             deadline = time.perf_counter() + GRACE
         data = self._read_reply(what)
+        if data.get("id") != message["id"]:  # written to the reply pipe by the student's code?
+            self.evidence.append("tampered: the worker answered a request out of turn (a reply "
+                                 "written by the student's code?)")
+            self.stop("it answered out of turn")
+            raise WorkerGone(self.gone)
         for line in data.get("evidence", []) if isinstance(data.get("evidence"), list) else []:
             if isinstance(line, str) and line not in self.evidence:
                 self.evidence.append(line[:300])

@@ -313,6 +313,19 @@ class CausalConv1d(nn.Module):
         frames = inspect.stack()
         raise RuntimeError("\\n".join(line for f in frames for line in (f.code_context or [])))
 """
+INJECT_REPLIES = """import json
+import os
+import struct
+
+# write fake "all went well" replies into every pipe the worker holds, hoping the grader reads
+# them instead of the real ones
+body = json.dumps({"outputs": [], "error": False, "value": ["b", True]}).encode()
+for fd in range(3, 32):
+    try:
+        os.write(fd, struct.pack(">I", len(body)) + body)
+    except OSError:
+        pass
+"""
 MAGICS = """%matplotlib inline
 %load_ext autoreload
 %autoreload 2
@@ -442,6 +455,7 @@ def samples() -> dict[str, Callable[[nbformat.NotebookNode], str | bytes | nbfor
         "writes_outside": hostile(good, WRITE_OUTSIDE),
         "leaves_daemon": hostile(good, DAEMON),
         "kills_parent": hostile(good, KILL_PARENT),
+        "injects_replies": hostile(blank_layer, INJECT_REPLIES, "causal_conv1d"),
         "fakes_success_and_exits": hostile(blank_layer, FAKE_SUCCESS, "causal_conv1d"),
         "swallows_interrupt": hostile(good, SWALLOW_INTERRUPT),
         "allocates_50gb": hostile(good, ALLOCATE),

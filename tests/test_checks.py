@@ -174,3 +174,12 @@ def test_receptive_field_errors():
     with pytest.raises(ValueError, match="length must be an int >= 1"):
         dependency_map(nn.Identity(), 0)
     assert receptive_field([]) == 1
+
+
+def test_nan_outputs_are_a_clear_error_not_a_pass():
+    """NaN differences compare False: without this check a NaN model would look causal."""
+    class NaNs(nn.Module):
+        def forward(self, x):
+            return x * float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        assert_causal(NaNs(), length=6)

@@ -258,6 +258,8 @@ LAYER_VARIANTS = {
             if self.hide_present:
                 x = F.pad(x, (1, -1))
             return self.conv(F.pad(x, (pad, 0)))""")),
+    "nan_output": (layer_fails("shape", "values", "is_causal", "gradients"), fwd("""
+        return self.conv(F.pad(x, (pad, 0))) * float("nan")""")),
     "hard_coded_batch_size": (layer_fails("gradients", "shape", "values"), fwd("""
         if self.hide_present:
             x = F.pad(x, (1, -1))
@@ -318,6 +320,8 @@ NET_VARIANTS = {
     "fixed_four_layers": (net_fails("receptive_field"), net(layers="4")),
     "fixed_kernel_size": (net_fails("receptive_field"), net(k="2")),
     "dilated_layers": (net_fails("receptive_field"), net(extra=", dilation=2 ** i")),
+    "nan_logits": (net_fails("shape", "is_causal", "receptive_field", "is_nonlinear"),
+                   net(end=".transpose(1, 2) * float('nan')")),
     "no_relu": (net_fails("is_nonlinear"), net(act="")),
 }
 

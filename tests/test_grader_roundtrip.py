@@ -167,6 +167,7 @@ def test_tampering_is_named_in_detail(batch) -> None:
     assert "input transformers" in details["input_transformer"]
     assert "AST transformers" in details["ast_transformer"]
     assert "event callbacks" in details["fake_execute_result"]
+    assert "out of turn" in details["injects_replies"]
     for student in ("reexports_reference", "subclasses_reference", "obfuscated_reference",
                     "delegates_to_reference"):
         assert "toylib.layers.CausalConv1d" in details[student], details[student]

@@ -10,6 +10,8 @@ here. Modules are small and flat:
 - ``toylib.models``  the small causal 1D net of lecture 02.
 - ``toylib.train``   training loop and evaluation (NLL in nats and bits per position).
 - ``toylib.sample``  the synthesis loop.
+- ``toylib.exercise`` ``@probe`` and the plain data that exercises' test cells exchange with the
+  student's code (how the grader keeps judging out of the student's process).
 """
 
 __version__ = "0.1.0"

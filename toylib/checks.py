@@ -59,6 +59,9 @@ def _run(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, time_di
         raise ValueError(f"time_dim={time_dim} is out of range for an output of shape "
                          f"{tuple(y.shape)}")
     length = x.size(-1)
+    if not torch.isfinite(y).all():
+        raise ValueError(f"the model's output (shape {tuple(y.shape)}) holds NaN or infinite "
+                         "values: dependencies cannot be measured")
     if y.size(time_dim) != length:
         raise ValueError(
             f"the model's output has {y.size(time_dim)} steps on time_dim={time_dim} (shape "
