@@ -41,6 +41,8 @@ import types
 
 from grader.evidence import Integrity, References
 
+_type = type  # bound before any student code can replace the builtins
+
 MAX_STREAM = 64 * 1024  # bytes kept of each of stdout and stderr per cell
 MAX_TEXT = 16 * 1024  # bytes kept of one text/plain result
 MAX_IMAGE = 1024 * 1024  # bytes kept of one base64 image
@@ -167,8 +169,11 @@ class Worker:
             message["evidence"] = self.new_evidence()
             body = json.dumps(message).encode("utf-8")
         except Exception:  # noqa: BLE001 - the student's code broke what the worker uses
+            ident = message.get("id")
+            ident = ident if _type(ident) is str and ident.isalnum() else ""
             body = (b'{"failed": "the worker could not report", "evidence": ["tampered: the '
-                    b'worker\'s own code stopped working (builtins or modules replaced)"]}')
+                    b'worker\'s own code stopped working (builtins or modules replaced)"], '
+                    b'"id": "' + ident.encode("ascii") + b'"}')
         data = struct.pack(">I", len(body)) + body
         while data:
             data = data[os.write(self.fd_out, data):]

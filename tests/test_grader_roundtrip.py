@@ -168,6 +168,7 @@ def test_tampering_is_named_in_detail(batch) -> None:
     assert "AST transformers" in details["ast_transformer"]
     assert "event callbacks" in details["fake_execute_result"]
     assert "out of turn" in details["injects_replies"]
+    assert "builtins" in details["patches_builtins"]
     for student in ("reexports_reference", "subclasses_reference", "obfuscated_reference",
                     "delegates_to_reference"):
         assert "toylib.layers.CausalConv1d" in details[student], details[student]
