@@ -2,8 +2,8 @@
 
 A *course root* is a folder laid out as nbgrader expects (``nbgrader_config.py``, ``solutions/``,
 ``exercises/``, ``gradebook.db``, ...). The grader never uses the repository itself as one: it
-builds a fresh root in a temporary folder or in the ``--out`` folder, so nbgrader's state never
-lands in the repository tree.
+builds a fresh root in a temporary folder, so nbgrader's state never lands in the repository
+tree. (Grading does not use nbgrader: see ``grader/autograde.py``.)
 """
 
 from __future__ import annotations
