@@ -43,7 +43,10 @@ HONEST = ["perfect", "blank", "right_padding_leak", "buggy_generate", "noisy_but
           "infinite_loop", "crashed", "deleted_test_cell", "stripped_metadata",
           "duplicated_test_cell", "duplicated_answer_cell", "tests_made_answers", "empty_notebook",
           "invalid_json", "not_a_notebook", "not_utf8", "renamed_notebook", "unknown_assignment",
-          "two_notebooks", "symlink_to_solution", "notebook_50mb"]
+          "two_notebooks", "symlink_to_solution", "notebook_50mb", "ex01_argmax",
+          "ex01_changes_x_in_place", "ex01_mask_includes_t", "ex01_mask_of_ones",
+          "ex01_python_loops", "ex01_shared_t", "ex01_shows_position_t", "ex01_t_off_by_one",
+          "ex01_values_not_zeroed", "ex01_where_and_stack"]
 
 
 def _load_samples():
@@ -175,16 +178,22 @@ def test_tampering_is_named_in_detail(batch) -> None:
 
 
 def _hidden_lines() -> list[str]:
-    """Lines of the hidden tests that neither the released exercise nor an answer shows."""
-    answers = [c.source for c in nbformat.read(SOLUTION, as_version=4).cells
-               if c.metadata.get("nbgrader", {}).get("solution")]
-    visible = "\n".join([c.source for c in nbformat.read(RELEASED, as_version=4).cells] + answers)
+    """Lines of the hidden tests that no released exercise and no answer shows."""
+    solutions = sorted((REPO / "solutions").glob("*/*.ipynb"))
+    visible = []
+    for path in solutions:
+        visible += [c.source for c in nbformat.read(path, as_version=4).cells
+                    if c.metadata.get("nbgrader", {}).get("solution")]
+    for path in sorted((REPO / "exercises").glob("*/*.ipynb")):
+        visible += [c.source for c in nbformat.read(path, as_version=4).cells]
+    shown = "\n".join(visible)
     lines = []
-    for cell in nbformat.read(SOLUTION, as_version=4).cells:
-        for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
-                                cell.source, re.DOTALL):
-            lines += [line.strip() for line in block.splitlines()
-                      if len(line.strip()) > 20 and line.strip() not in visible]
+    for path in solutions:
+        for cell in nbformat.read(path, as_version=4).cells:
+            for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
+                                    cell.source, re.DOTALL):
+                lines += [line.strip() for line in block.splitlines()
+                          if len(line.strip()) > 20 and line.strip() not in shown]
     return lines
 
 
@@ -242,11 +251,12 @@ def test_hostile_code_left_nothing_on_the_host(batch) -> None:
             assert path.read_bytes()[:1] in (b"{", b"["), path  # nothing overwrote them
 
 
-def test_blank_exercise_fails_every_test_cell(batch) -> None:
-    nb = nbformat.read(batch.out / "autograded" / "blank" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+@pytest.mark.parametrize("assignment, tests", [("01_masked_input", 10), (ASSIGNMENT, 11)])
+def test_blank_exercise_fails_every_test_cell(batch, assignment: str, tests: int) -> None:
+    nb = nbformat.read(batch.out / "autograded" / "blank" / assignment / f"{assignment}.ipynb",
                        as_version=4)
     reports = [c for c in nb.cells if c.metadata.get("grader", {}).get("kind") == "test"]
-    assert len(reports) == 11
+    assert len(reports) == tests
     for cell in reports:
         text = "".join(o.get("text", "") for o in cell.outputs)
         assert "failed" in text and "NotImplementedError" in text, text[:300]
@@ -287,7 +297,7 @@ def test_a_hung_submission_costs_only_its_own_row(tmp_path) -> None:
     """A submission that outlives --wall-timeout is stopped; the others are graded."""
     subset = tmp_path / "subset"
     for student in ("perfect", "swallows_interrupt", "blank"):
-        shutil.copytree(SUBMISSIONS / student, subset / student)
+        shutil.copytree(SUBMISSIONS / student / ASSIGNMENT, subset / student / ASSIGNMENT)
     extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
     out = tmp_path / "out"
     proc = run_cli("autograde", str(subset), "--out", str(out), "--jobs", "2", "--timeout", "60",
@@ -303,7 +313,7 @@ def test_a_killed_batch_keeps_the_rows_it_finished(tmp_path) -> None:
     killed grader started stops too."""
     subset = tmp_path / "subset"
     for student in ("blank", "infinite_loop", "perfect"):
-        shutil.copytree(SUBMISSIONS / student, subset / student)
+        shutil.copytree(SUBMISSIONS / student / ASSIGNMENT, subset / student / ASSIGNMENT)
     extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
     out = tmp_path / "out"
     grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(subset), "--out",

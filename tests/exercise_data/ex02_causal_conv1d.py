@@ -1,0 +1,716 @@
+"""Exercise 02 (causal 1D convolution, toy net, synthesis loop): its answer variants and samples.
+
+Data only (see ``tests/exercise_data/__init__.py``): right and wrong ways to write each answer, the
+exact test cells each mistake fails, and the sample submissions, honest and hostile, that the
+grading round trip grades. The hostile ones live here because one batch is enough to show what the
+grader withstands; they attack the grader, not this exercise.
+"""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+
+import nbformat
+
+ASSIGNMENT = "02_causal_conv1d"
+# what hostile samples try to leave on the host; the round-trip test checks none of it exists
+HOST_MARKER = "causal-conv-course-pwned"
+
+
+# ------------------------------------------------------------------------------------- layer
+def fwd(body: str) -> str:
+    """A forward body that starts from the left padding amount ``pad``."""
+    return "pad = (self.kernel_size - 1) * self.dilation\n" + textwrap.dedent(body).strip("\n")
+
+
+CAUSAL_CONV1D = {
+    # correct ways ----------------------------------------------------------------------------
+    "f_pad": (None, fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x, (pad, 0)))""")),
+    "single_f_pad_call": (None, fwd("""
+        if self.hide_present:
+            return self.conv(F.pad(x, (pad + 1, -1)))
+        return self.conv(F.pad(x, (pad, 0)))""")),
+    "constant_pad1d": (None, fwd("""
+        if self.hide_present:
+            x = nn.ConstantPad1d((1, -1), 0.0)(x)
+        return self.conv(nn.ConstantPad1d((pad, 0), 0.0)(x))""")),
+    "cat_new_zeros": (None, fwd("""
+        if self.hide_present:
+            x = torch.cat([x.new_zeros(x.size(0), x.size(1), 1), x[..., :-1]], dim=-1)
+        if pad > 0:
+            x = torch.cat([x.new_zeros(x.size(0), x.size(1), pad), x], dim=-1)
+        return self.conv(x)""")),
+    "conv1d_padding_crop_right": (None, fwd("""
+        length = x.size(-1)
+        if self.hide_present:
+            x = F.pad(x, (1, 0))[..., :length]
+        y = F.conv1d(x, self.conv.weight, self.conv.bias, dilation=self.dilation, padding=pad)
+        return y[..., :length]""")),
+    "chomp_guarded_for_k1": (None, fwd("""
+        if self.hide_present:
+            x = torch.cat([torch.zeros_like(x[..., :1]), x], dim=-1)[..., :-1]
+        y = F.conv1d(x, self.conv.weight, self.conv.bias, dilation=self.dilation, padding=pad)
+        return y[..., :-pad] if pad > 0 else y""")),
+    "functional_conv_on_padded": (None, fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return F.conv1d(F.pad(x, (pad, 0)), self.conv.weight, self.conv.bias,
+                        dilation=self.dilation)""")),
+    "roll_then_zero_first_step": (None, fwd("""
+        if self.hide_present:
+            mask = torch.ones_like(x)
+            mask[..., 0] = 0
+            x = torch.roll(x, 1, dims=-1) * mask
+        return self.conv(F.pad(x, (pad, 0)))""")),
+    # mistakes --------------------------------------------------------------------------------
+    "same_padding": (("is_causal", "values"), """
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return F.conv1d(x, self.conv.weight, self.conv.bias, dilation=self.dilation,
+                        padding="same")"""),
+    "symmetric_padding": (("is_causal", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x, (pad // 2, pad - pad // 2)))""")),
+    "right_padding": (("is_causal", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x, (0, pad)))""")),
+    "pad_ignores_dilation": (("gradients", "is_causal", "shape", "values"), """
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x, (self.kernel_size - 1, 0)))"""),
+    "crop_on_wrong_side": (("is_causal", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        y = F.conv1d(x, self.conv.weight, self.conv.bias, dilation=self.dilation, padding=pad)
+        return y[..., pad:]""")),
+    "chomp_empty_for_k1": (("gradients", "is_causal", "shape", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        y = F.conv1d(x, self.conv.weight, self.conv.bias, dilation=self.dilation, padding=pad)
+        return y[..., :-pad]""")),
+    "pad_one_step_short": (("is_causal", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x, (pad - 1, 1)))""")),
+    "hide_present_ignored": (("is_causal", "values"), fwd("""
+        return self.conv(F.pad(x, (pad, 0)))""")),
+    "hide_shift_by_dilation": (("shape", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (self.dilation, -self.dilation))
+        return self.conv(F.pad(x, (pad, 0)))""")),
+    "hide_shift_by_two": (("is_causal", "shape", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (2, -2))
+        return self.conv(F.pad(x, (pad, 0)))""")),
+    "hide_drops_first_step": (("is_causal", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, 0))[..., 1:]
+        return self.conv(F.pad(x, (pad, 0)))""")),
+    "roll_instead_of_shift": (("is_causal", "values"), fwd("""
+        if self.hide_present:
+            x = torch.roll(x, 1, dims=-1)
+        return self.conv(F.pad(x, (pad, 0)))""")),
+    "shift_output_not_input": (("values",), fwd("""
+        y = self.conv(F.pad(x, (pad, 0)))
+        return F.pad(y, (1, -1)) if self.hide_present else y""")),
+    "type_a_mask_instead_of_shift": (("gradients", "values"), fwd("""
+        weight = self.conv.weight
+        if self.hide_present:
+            mask = torch.ones_like(weight)
+            mask[..., -1] = 0
+            weight = weight * mask
+        return F.conv1d(F.pad(x, (pad, 0)), weight, self.conv.bias, dilation=self.dilation)""")),
+    "replicate_padding": (("values",), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x, (pad, 0), mode="replicate"))""")),
+    "reflect_padding_leaks_first_steps": (("is_causal", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x, (pad, 0), mode="reflect") if pad < x.size(-1) else
+                         F.pad(x, (pad, 0)))""")),
+    "circular_padding_leaks_last_step": (("is_causal", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x, (pad, 0), mode="circular") if pad <= x.size(-1) else
+                         F.pad(x, (pad, 0)))""")),
+    "new_conv_in_forward": (("gradients", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        conv = nn.Conv1d(self.in_channels, self.out_channels, self.kernel_size,
+                         dilation=self.dilation)
+        return conv(F.pad(x, (pad, 0)))""")),
+    "bias_dropped": (("gradients", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return F.conv1d(F.pad(x, (pad, 0)), self.conv.weight, dilation=self.dilation)""")),
+    "input_modified_in_place": (("gradients",), fwd("""
+        if self.hide_present:
+            x[..., 1:] = x[..., :-1].clone()
+            x[..., 0] = 0
+        return self.conv(F.pad(x, (pad, 0)))""")),
+    "input_detached": (("gradients",), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x.detach(), (pad, 0)))""")),
+    "weight_data": (("gradients",), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        bias = None if self.conv.bias is None else self.conv.bias.data
+        return F.conv1d(F.pad(x, (pad, 0)), self.conv.weight.data, bias,
+                        dilation=self.dilation)""")),
+    "no_grad_in_forward": (("gradients",), fwd("""
+        with torch.no_grad():
+            if self.hide_present:
+                x = F.pad(x, (1, -1))
+            return self.conv(F.pad(x, (pad, 0)))""")),
+    "nan_output": (("shape", "values", "is_causal", "gradients"), fwd("""
+        return self.conv(F.pad(x, (pad, 0))) * float("nan")""")),
+    "hard_coded_batch_size": (("gradients", "shape", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(torch.cat([x.new_zeros(4, x.size(1), pad), x], dim=-1))""")),
+    "hard_coded_length": (("is_causal", "shape", "values"), fwd("""
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        return self.conv(F.pad(x, (pad, 0)))[..., :16]""")),
+}
+
+
+# ------------------------------------------------------------------------------------ ToyNet
+INIT = """
+self.input_conv = CausalConv1d(1, nb_channels, 1, hide_present={hide_first})
+self.convs = nn.ModuleList([CausalConv1d(nb_channels, nb_channels, {k}{extra})
+                            for i in range({layers})])
+self.output_conv = nn.Conv1d(nb_channels, nb_classes, 1)"""
+FORWARD = """
+h = {act}(self.input_conv(x))
+for conv in self.convs:
+    h = {act}(conv(h))
+return self.output_conv(h){end}"""
+
+
+def net(hide_first="True", k="kernel_size", extra="", layers="nb_layers", act="F.relu",
+        end=".transpose(1, 2)") -> tuple[str, str]:
+    return (INIT.format(hide_first=hide_first, k=k, extra=extra, layers=layers),
+            FORWARD.format(act=act, end=end))
+
+
+TOY_NET = {
+    "solution_layout": (None, net()),
+    "permute_instead_of_transpose": (None, net(end=".permute(0, 2, 1)")),
+    "no_relu_after_input_layer": (None, (net()[0], """
+        h = self.input_conv(x)
+        for conv in self.convs:
+            h = torch.relu(conv(h))
+        return self.output_conv(h).transpose(1, 2)""")),
+    "sequential": (None, ("""
+        layers = [CausalConv1d(1, nb_channels, 1, hide_present=True), nn.ReLU()]
+        for _ in range(nb_layers):
+            layers += [CausalConv1d(nb_channels, nb_channels, kernel_size), nn.ReLU()]
+        layers.append(CausalConv1d(nb_channels, nb_classes, 1))
+        self.body = nn.Sequential(*layers)""", """
+        return self.body(x).transpose(1, 2)""")),
+    "first_layer_sees_present": (("is_causal",), net(hide_first="False")),
+    "every_layer_hides_present": (("receptive_field",),
+                                  net(extra=", hide_present=True")),
+    "no_transpose": (("is_causal", "is_nonlinear", "receptive_field", "shape"),
+                     net(end="")),
+    "fixed_four_layers": (("receptive_field",), net(layers="4")),
+    "fixed_kernel_size": (("receptive_field",), net(k="2")),
+    "dilated_layers": (("receptive_field",), net(extra=", dilation=2 ** i")),
+    "nan_logits": (("shape", "is_causal", "receptive_field", "is_nonlinear"),
+                   net(end=".transpose(1, 2) * float('nan')")),
+    "no_relu": (("is_nonlinear",), net(act="")),
+}
+
+
+# ---------------------------------------------------------------------------------- generate
+LOOP = """
+tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
+with torch.no_grad():
+    for t in range(length):
+        logits = model(toylib.data.tokens_to_input(tokens, nb_classes))
+        {draw}
+return tokens"""
+MULTINOMIAL = ("tokens[:, t] = torch.multinomial(torch.softmax({logits}, dim=-1), 1, "
+               "generator=generator).squeeze(1)")
+
+
+def loop(draw: str = MULTINOMIAL, logits: str = "logits[:, t]") -> str:
+    return LOOP.format(draw=draw.format(logits=logits))
+
+
+GENERATE = {
+    "full_input_each_step": (None, loop()),
+    "prefix_input": (None, """
+        tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
+        for t in range(length):
+            with torch.no_grad():
+                logits = model(toylib.data.tokens_to_input(tokens[:, : t + 1], nb_classes))
+            probs = logits[:, -1].softmax(-1)
+            tokens[:, t] = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        return tokens"""),
+    "with_grad_and_log_softmax": (None, """
+        tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
+        for t in range(length):
+            logits = model(toylib.data.tokens_to_input(tokens, nb_classes))
+            probs = F.log_softmax(logits[:, t], dim=-1).exp()
+            tokens[:, t] = torch.multinomial(probs, 1, generator=generator).view(-1)
+        return tokens"""),
+    "gumbel_max": (None, loop("""u = torch.rand({logits}.shape, generator=generator)
+        u = u.clamp(1e-9, 1 - 1e-9)
+        tokens[:, t] = ({logits} - torch.log(-torch.log(u))).argmax(dim=-1)""")),
+    "inverse_cdf": (None, loop("""u = torch.rand(nb_sequences, 1, generator=generator)
+        cdf = torch.softmax({logits}, dim=-1).cumsum(dim=-1)
+        tokens[:, t] = (cdf < u).sum(dim=-1).clamp(max=nb_classes - 1)""")),
+    "argmax": (("samples",), loop("tokens[:, t] = {logits}.argmax(dim=-1)")),
+    "logits_of_previous_position": (("uses_position_t",),
+                                    loop(logits="logits[:, t - 1]")),
+    "logits_of_next_position": (("uses_position_t",),
+                                loop(logits="logits[:, min(t + 1, length - 1)]")),
+    "raw_tokens_as_input": (("uses_position_t",), """
+        tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
+        for t in range(length):
+            logits = model(tokens.float().unsqueeze(1))
+            probs = torch.softmax(logits[:, t], dim=-1)
+            tokens[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        return tokens"""),
+    "all_positions_in_one_pass": (("uses_position_t",), """
+        tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
+        logits = model(toylib.data.tokens_to_input(tokens, nb_classes))
+        probs = torch.softmax(logits, dim=-1).reshape(-1, nb_classes)
+        return torch.multinomial(probs, 1, generator=generator).view(nb_sequences, length)"""),
+    "float_tokens": (("shape_and_range",), """
+        tokens = torch.zeros(nb_sequences, length)
+        for t in range(length):
+            logits = model(toylib.data.tokens_to_input(tokens.long(), nb_classes))
+            probs = torch.softmax(logits[:, t], dim=-1)
+            tokens[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1).float()
+        return tokens"""),
+    "generator_ignored": (("samples",), loop(
+        "tokens[:, t] = torch.multinomial(torch.softmax({logits}, dim=-1), 1).squeeze(1)")),
+    "categorical_without_generator": (("samples",), loop(
+        "tokens[:, t] = torch.distributions.Categorical(logits={logits}).sample()")),
+}
+
+
+VARIANTS = {"causal_conv1d": CAUSAL_CONV1D, "toy_net": TOY_NET, "generate": GENERATE}
+# a broken CausalConv1d from part 1 must not cost the ToyNet points a second time
+ISOLATION = {"broken_layer_then_right_net": (
+    {"causal_conv1d": ("return self.conv(F.pad(x, (0, 9)))[..., :-9]",)}, "toy_net")}
+
+
+# -------------------------------------------------------------------------- hostile code
+ZEROS = """class CausalConv1d(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, hide_present=False,
+                 bias=True):
+        super().__init__()
+        self.out_channels = out_channels
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation,
+                              bias=bias)
+
+    def forward(self, x):  # wrong on purpose: zeros of the right shape
+        return x.new_zeros(x.size(0), self.out_channels, x.size(-1))
+"""
+PATCH_CHECKER = ZEROS + """
+
+import toylib.checks
+
+toylib.checks.assert_causal = lambda *args, **kwargs: None
+toylib.checks.dependency_map = lambda model, length, *a, **k: torch.eye(length, dtype=torch.bool)
+"""
+PATCH_TORCH = ZEROS + """
+
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+"""
+PATCH_CONV = """
+def _fake_forward(self, x):
+    return torch.zeros(x.size(0), self.out_channels, x.size(-1))
+
+
+nn.Conv1d.forward = _fake_forward
+""" + ZEROS
+PATCH_BUILTINS = ZEROS + """
+
+import builtins
+
+builtins.AssertionError = type("Passed", (Exception,), {})
+builtins.isinstance = lambda obj, cls: True
+"""
+PATCH_AND_RESTORE = ZEROS + """
+
+import torch.nn.functional as _F
+
+_original = _F.conv1d.__code__ if hasattr(_F.conv1d, "__code__") else None
+_saved = toylib.checks.assert_causal.__code__
+toylib.checks.assert_causal.__code__ = (lambda *args, **kwargs: None).__code__
+toylib.checks.assert_causal.__code__ = _saved  # put back before anyone looks
+"""
+SETTRACE = ZEROS + """
+
+import sys
+
+
+def _skip_failures(frame, event, arg):
+    if event == "exception" and issubclass(arg[0], AssertionError):
+        frame.f_locals.clear()
+    return _skip_failures
+
+
+sys.settrace(_skip_failures)
+"""
+INPUT_TRANSFORMER = ZEROS + """
+
+def _neuter_tests(lines):
+    if any("check_" in line for line in lines):
+        return ["print('all checks passed')\\n"]
+    return lines
+
+
+get_ipython().input_transformers_cleanup.append(_neuter_tests)
+"""
+AST_TRANSFORMER = ZEROS + """
+
+import ast
+
+
+class _DropAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+
+
+get_ipython().ast_transformers.append(_DropAsserts())
+"""
+FAKE_RESULT = ZEROS + """
+
+from IPython.display import display
+
+
+def _fake_score(result):
+    display(15)  # nbgrader takes a number shown by a test cell as its partial credit
+
+
+get_ipython().events.register("post_run_cell", _fake_score)
+"""
+REEXPORT = "from toylib.layers import CausalConv1d  # the course's own layer\n"
+SUBCLASS = "import toylib.layers\n\n\nclass CausalConv1d(toylib.layers.CausalConv1d):\n    pass\n"
+OBFUSCATED = """import importlib
+
+_library = importlib.import_module("toy" + "lib." + "lay" + "ers")
+CausalConv1d = getattr(_library, "Causal" + "Conv1d")
+"""
+DELEGATE = """import importlib
+
+
+class CausalConv1d(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, hide_present=False,
+                 bias=True):
+        super().__init__()
+        reference = getattr(importlib.import_module("toy" + "lib.layers"), "Causal" + "Conv1d")
+        self.inner = reference(in_channels, out_channels, kernel_size, dilation, hide_present,
+                               bias)
+        self.conv = self.inner.conv
+
+    def forward(self, x):
+        return self.inner(x)
+"""
+READ_SECRETS = """import glob
+import os
+
+import toylib
+
+found = []
+repo = os.path.dirname(os.path.dirname(toylib.__file__))
+for pattern in [repo + "/solutions/*/*.ipynb", repo + "/tests/submissions/*/*/*.ipynb",
+                repo + "/.grading/*", "../*/*/*.ipynb", "../../*/*/*.ipynb", "/root/*",
+                "/home/*/*", "../../gradebook.db", "/tmp/*/grades.csv", "/tmp/*/*/grades.csv"]:
+    found += glob.glob(pattern, recursive=True)
+for path in found[:5]:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        print(path, f.read()[:2000])
+        if "BEGIN " + "HIDDEN" in f.read():
+            print("jackpot: the hidden tests")
+print("environment:", dict(os.environ))
+print("found", len(found), "files")
+"""
+WRITE_OUTSIDE = f"""import os
+
+import toylib
+
+repo = os.path.dirname(os.path.dirname(toylib.__file__))
+targets = [os.path.expanduser("~/{HOST_MARKER}.txt"), "/root/{HOST_MARKER}.txt",
+           "/tmp/{HOST_MARKER}.txt", os.path.join(repo, "{HOST_MARKER}.txt"),
+           os.path.join(os.getcwd(), "..", "{HOST_MARKER}.txt")]
+for target in targets:
+    try:
+        with open(target, "w") as f:
+            f.write("pwned")
+    except OSError as error:
+        print("could not write", target, type(error).__name__)
+for name in ["toylib/checks.py", "grader/nbgrader_config.py"]:
+    try:
+        with open(os.path.join(repo, name), "a") as f:
+            f.write("\\nimport os; os.system('touch /tmp/{HOST_MARKER}-config')\\n")
+    except OSError as error:
+        print("could not append to", name, type(error).__name__)
+"""
+DAEMON = f"""import os
+import sys
+
+import toylib
+
+repo = os.path.dirname(os.path.dirname(toylib.__file__))
+if os.fork() == 0:  # double fork: a daemon that outlives the kernel
+    os.setsid()
+    if os.fork() == 0:
+        script = ("sleep 4; for f in {{repo}}/tests/submissions/*/*/*.ipynb; do "
+                  "echo pwned > $f; done; echo pwned > /tmp/{HOST_MARKER}-daemon; "
+                  "sleep 60 # {HOST_MARKER}-daemon").format(repo=repo)
+        os.execv("/bin/sh", ["sh", "-c", script])
+    os._exit(0)
+print("daemon started")
+"""
+KILL_PARENT = """import os
+import signal
+
+print("goodbye, grader")
+os.kill(os.getppid(), signal.SIGKILL)
+os.killpg(0, signal.SIGKILL)
+"""
+FAKE_SUCCESS = """import os
+
+print("shape checks passed\\nvalue checks passed\\ncausality checks passed\\n15 / 15 points")
+os._exit(0)
+"""
+SWALLOW_INTERRUPT = """import time
+
+while True:
+    try:
+        time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass  # keep going
+"""
+ALLOCATE = """import torch
+
+try:
+    huge = torch.empty(50 * 2**30 // 4)  # 50 GB of float32
+except RuntimeError as error:
+    print("torch refused:", str(error)[:80])
+try:
+    huge = bytearray(50 * 2**30)
+except MemoryError:
+    print("Python refused: MemoryError")
+"""
+FORK_BOMB = """import os
+import time
+
+children = 0
+try:
+    for _ in range(2000):
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        children += 1
+except OSError as error:
+    print(f"stopped after {children} children: {error}")
+"""
+PRINT_100MB = """import os
+
+for _ in range(100):
+    print("x" * 1_000_000)
+os.write(1, b"y" * 20_000_000)
+os.write(2, b"z" * 20_000_000)
+"""
+XSS = """from IPython.display import HTML, Javascript, display
+
+display(HTML("<script>alert('xss')</script><img src=x onerror=alert(1)>"))
+display(Javascript("alert('xss')"))
+print("<script>alert('printed')</script>")
+raise ValueError("</pre><script>alert('error')</script>")
+"""
+QUOTE_CALLER = """import inspect
+
+
+class CausalConv1d(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, hide_present=False,
+                 bias=True):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation,
+                              bias=bias)
+
+    def forward(self, x):  # leaks the caller's source in its error message
+        frames = inspect.stack()
+        raise RuntimeError("\\n".join(line for f in frames for line in (f.code_context or [])))
+"""
+INJECT_REPLIES = """import json
+import os
+import struct
+
+# write fake "all went well" replies into every pipe the worker holds, hoping the grader reads
+# them instead of the real ones
+body = json.dumps({"outputs": [], "error": False, "value": ["b", True]}).encode()
+for fd in range(3, 32):
+    try:
+        os.write(fd, struct.pack(">I", len(body)) + body)
+    except OSError:
+        pass
+"""
+MAGICS = """%matplotlib inline
+%load_ext autoreload
+%autoreload 2
+import matplotlib.pyplot as plt
+
+torch.set_default_dtype(torch.float64)  # changes torch.Storage: torch's own doing, not tampering
+torch.set_default_dtype(torch.float32)
+plt.plot(torch.arange(5).tolist())
+plt.show()
+%time sum(range(10))
+1 + 1
+"""
+NOISY = """
+import warnings
+
+from tqdm.auto import tqdm
+
+for _ in tqdm(range(3), desc="warming up"):
+    pass
+warnings.warn("this layer is slow (an honest warning)")
+"""
+
+
+def samples(kit) -> dict:
+    """{student: make(released notebook) -> notebook, text, bytes or {path: data}}."""
+    good = kit.good
+    right_pad = dict(good, causal_conv1d=kit.replace(
+        good["causal_conv1d"], "F.pad(x, (left, 0))", "F.pad(x, (0, left))"))
+    off_by_one = dict(good, generate=kit.replace(good["generate"], "logits[:, t]",
+                                                 "logits[:, t - 1]"))
+    looping = dict(good, generate=good["generate"] + (
+        "\n\n\n# trying something out, left running by mistake\n"
+        "step = 0\nwhile step >= 0:\n    step += 1\n"))
+    crashing = dict(good, toy_net="import os\n\nos._exit(1)  # the kernel dies here\n\n"
+                    + good["toy_net"])
+    noisy = dict(good, causal_conv1d=kit.replace(
+        good["causal_conv1d"], "        left = (self.kernel_size - 1) * self.dilation\n",
+        "        left = (self.kernel_size - 1) * self.dilation\n"
+        "        warnings.warn('forward was called')  # noisy but right\n"
+        "        print('forward', tuple(x.shape), file=sys.stderr)\n") + NOISY
+        .replace("import warnings\n", "import sys\nimport warnings\n"))
+
+    def deleted_test_cell(nb):
+        nb = kit.fill(nb, good)
+        nb.cells = [c for c in nb.cells if grade_id(c) != "test_causal_conv1d_is_causal"]
+        for cell in nb.cells:  # and an edited test cell: both are restored when grading
+            if grade_id(cell) == "test_causal_conv1d_values":
+                cell.source = "pass  # the tests were too strict"
+        del nb.metadata["kernelspec"]  # and no kernelspec: the grader picks the kernel itself
+        return nb
+
+    def stripped_metadata(nb):
+        nb = kit.fill(nb, good)
+        for cell in nb.cells:
+            cell.metadata.pop("nbgrader", None)
+        return nb
+
+    def duplicated_test_cell(nb):  # a copy-paste in JupyterLab: same cell, same grade id
+        nb = kit.fill(nb, good)
+        index = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "test_toy_net_shape")
+        twin = copy.deepcopy(nb.cells[index])
+        twin.id = "pasted-copy"
+        nb.cells.insert(index + 1, twin)
+        return nb
+
+    def duplicated_answer_cell(nb):  # a first wrong try kept above the right one
+        nb = kit.fill(nb, good)
+        index = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "causal_conv1d")
+        first_try = copy.deepcopy(nb.cells[index])
+        first_try.id = "first-try"
+        first_try.source = right_pad["causal_conv1d"]
+        nb.cells.insert(index, first_try)
+        return nb
+
+    def tests_made_answers(nb):  # test cells unlocked, emptied, and worth more points
+        nb = kit.fill(nb, good)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                meta.update(points=100)
+            if grade_id(cell) == "test_causal_conv1d_values":
+                meta.update(solution=True, grade=False, locked=False)
+                cell.source = "pass"
+        return nb
+
+    def hostile(answers: dict[str, str], code: str | None = None, after: str = "generate"):
+        def make(nb):
+            nb = kit.fill(nb, answers)
+            return kit.with_cell(nb, code, after) if code else nb
+        return make
+
+    blank_layer = dict(good, causal_conv1d=ZEROS)
+    return {
+        # honest students -------------------------------------------------------------------
+        "perfect": hostile(good),
+        "blank": lambda nb: nb,
+        "right_padding_leak": hostile(right_pad),
+        "buggy_generate": hostile(off_by_one),
+        "noisy_but_right": hostile(noisy),
+        "magics_and_plots": hostile(good, MAGICS, "setup"),
+        "infinite_loop": hostile(looping),
+        "crashed": hostile(crashing),
+        "deleted_test_cell": deleted_test_cell,
+        "stripped_metadata": stripped_metadata,
+        "duplicated_test_cell": duplicated_test_cell,
+        "duplicated_answer_cell": duplicated_answer_cell,
+        "tests_made_answers": tests_made_answers,
+        "empty_notebook": lambda nb: nbformat.v4.new_notebook(),
+        "invalid_json": lambda nb: nbformat.writes(kit.fill(nb, good))[:5000],
+        "not_a_notebook": lambda nb: '{"answer": "see the attached PDF"}\n',
+        "not_utf8": lambda nb: nbformat.writes(kit.fill(nb, good)).encode("utf-8").replace(
+            b"causal convolution", b"causal convolution \xff\xfe", 1),
+        # hostile students ------------------------------------------------------------------
+        "patches_checker": hostile(dict(good, causal_conv1d=PATCH_CHECKER)),
+        "patches_torch": hostile(dict(good, causal_conv1d=PATCH_TORCH)),
+        "patches_conv_forward": hostile(dict(good, causal_conv1d=PATCH_CONV)),
+        "patches_builtins": hostile(dict(good, causal_conv1d=PATCH_BUILTINS)),
+        "patches_and_restores": hostile(dict(good, causal_conv1d=PATCH_AND_RESTORE)),
+        "sets_trace_hook": hostile(dict(good, causal_conv1d=SETTRACE)),
+        "input_transformer": hostile(dict(good, causal_conv1d=INPUT_TRANSFORMER)),
+        "ast_transformer": hostile(dict(good, causal_conv1d=AST_TRANSFORMER)),
+        "fake_execute_result": hostile(dict(good, causal_conv1d=FAKE_RESULT)),
+        "reexports_reference": hostile(dict(good, causal_conv1d=REEXPORT)),
+        "subclasses_reference": hostile(dict(good, causal_conv1d=SUBCLASS)),
+        "obfuscated_reference": hostile(dict(good, causal_conv1d=OBFUSCATED)),
+        "delegates_to_reference": hostile(dict(good, causal_conv1d=DELEGATE)),
+        "reads_secrets": hostile(blank_layer, READ_SECRETS, "causal_conv1d"),
+        "writes_outside": hostile(good, WRITE_OUTSIDE),
+        "leaves_daemon": hostile(good, DAEMON),
+        "kills_parent": hostile(good, KILL_PARENT),
+        "injects_replies": hostile(blank_layer, INJECT_REPLIES, "causal_conv1d"),
+        "fakes_success_and_exits": hostile(blank_layer, FAKE_SUCCESS, "causal_conv1d"),
+        "swallows_interrupt": hostile(good, SWALLOW_INTERRUPT),
+        "allocates_50gb": hostile(good, ALLOCATE),
+        "fork_bomb": hostile(good, FORK_BOMB),
+        "prints_100mb": hostile(good, PRINT_100MB),
+        "xss_outputs": hostile(good, XSS),
+        "quotes_caller_source": hostile(dict(good, causal_conv1d=QUOTE_CALLER)),
+            # layout problems: a notebook under another name, an assignment the course does not
+        # have, a second notebook next to the graded one
+        "renamed_notebook": lambda nb: {
+            f"{ASSIGNMENT}/{ASSIGNMENT}_copy.ipynb": kit.fill(nb, good)},
+        "unknown_assignment": lambda nb: {"99_not_an_assignment/notes.ipynb": nb},
+        "two_notebooks": lambda nb: {f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb": kit.fill(nb, good),
+                                     f"{ASSIGNMENT}/{ASSIGNMENT}-Copy1.ipynb": kit.fill(nb, good)},
+    }
+
+
+def grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
