@@ -125,19 +125,22 @@ def train_masked(model: nn.Module, train_tokens: torch.Tensor, nb_classes: int, 
     """Train with Adam on random cut points: each step, each sequence gets one t uniform in
     [0, T) and the loss is the NLL of x_t given the masked input.
 
-    Stops after ``epochs`` epochs or once ``seconds`` of wall time have passed (at the end of a
-    batch), whichever is given (both: the first reached). Returns ``train_nll`` (per epoch),
-    ``test_nll`` (nats per position, all T conditionals, when ``test_tokens`` is given) and
-    ``seconds``.
+    Stops after ``epochs`` epochs or once ``seconds`` of training have passed (at the end of a
+    batch; the evaluations on ``test_tokens`` do not count), whichever is given (both: the first
+    reached). Returns ``train_nll`` (per epoch), ``test_nll`` (nats per position, all T
+    conditionals, when ``test_tokens`` is given) and ``seconds`` (of training, per epoch).
     """
     _check_tokens(train_tokens, "train_tokens")
+    if test_tokens is not None:
+        _check_tokens(test_tokens, "test_tokens")
+    check_int("batch_size", batch_size)
     if epochs is None and seconds is None:
         raise ValueError("give epochs, seconds or both")
     epochs = math.inf if epochs is None else check_int("epochs", epochs, 0)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history: dict[str, list[float]] = {"train_nll": [], "test_nll": [], "seconds": []}
-    start, epoch, out_of_time = time.perf_counter(), 0, False
+    trained, epoch, out_of_time = 0.0, 0, False  # seconds of training: evaluations not counted
     model.train()
     bar = tqdm(total=None if epochs == math.inf else epochs, desc="training (masked)",
                disable=not progress)
@@ -145,6 +148,7 @@ def train_masked(model: nn.Module, train_tokens: torch.Tensor, nb_classes: int, 
         total, count = 0.0, 0
         order = torch.randperm(train_tokens.size(0), generator=generator)  # (N,)
         for idx in order.split(batch_size):
+            start = time.perf_counter()
             batch = train_tokens[idx]  # (b, T)
             cut = torch.randint(0, batch.size(1), (batch.size(0),), generator=generator)  # (b,)
             logits = model(masked_input(tokens_to_input(batch, nb_classes), cut))  # (b, C)
@@ -153,14 +157,16 @@ def train_masked(model: nn.Module, train_tokens: torch.Tensor, nb_classes: int, 
             loss.backward()
             optimizer.step()
             total, count = total + loss.item() * batch.size(0), count + batch.size(0)
-            if seconds is not None and time.perf_counter() - start > seconds:
+            trained += time.perf_counter() - start
+            if seconds is not None and trained > seconds:
                 out_of_time = True
                 break
         epoch += 1
         history["train_nll"].append(total / count)
         if test_tokens is not None:
             history["test_nll"].append(masked_sequence_nll(model, test_tokens, nb_classes))
-        history["seconds"].append(time.perf_counter() - start)
+            model.train()
+        history["seconds"].append(trained)
         bar.update(1)
         bar.set_postfix_str(f"train {history['train_nll'][-1]:.3f} nats")
     bar.close()
