@@ -36,11 +36,14 @@ $(STAMP): requirements.txt pyproject.toml | $(PY)
 
 setup: $(STAMP)
 
+# Passive OpenMP threads (a waiting thread sleeps instead of spinning), for lab and test alike:
+# two spinning threads on a core that another process uses (a second kernel, a test run) ran
+# 10-80x slower here. The kernels JupyterLab starts inherit it; set OMP_WAIT_POLICY to override.
+lab: export OMP_WAIT_POLICY ?= PASSIVE
 lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) $(ARGS)
 
-# Fast mode (smaller runs) unless CI says otherwise; CI sets CI=true itself. Passive OpenMP
-# threads: two spinning threads on a core that another process uses ran 10-80x slower here.
+# Fast mode (smaller runs) unless CI says otherwise; CI sets CI=true itself.
 test: export OMP_WAIT_POLICY ?= PASSIVE
 test: setup
 	$(VENV)/bin/ruff check .
