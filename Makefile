@@ -38,7 +38,7 @@ setup: $(STAMP)
 
 # Passive OpenMP threads (a waiting thread sleeps instead of spinning), for lab and test alike:
 # two spinning threads on a core that another process uses (a second kernel, a test run) ran
-# 10-80x slower here. The kernels JupyterLab starts inherit it; set OMP_WAIT_POLICY to override.
+# 6x to 80x slower in this project's measurements on 2-core machines. The kernels JupyterLab starts inherit it; set OMP_WAIT_POLICY to override.
 lab: export OMP_WAIT_POLICY ?= PASSIVE
 lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) $(ARGS)
