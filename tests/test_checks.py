@@ -7,9 +7,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from toylib.checks import (
+    BatchMixingError,
     CausalityError,
+    assert_batch_independent,
     assert_causal,
+    batch_dependency_map,
     dependency_map,
+    dependency_strength,
     format_dependency_map,
     measured_receptive_field,
     receptive_field,
@@ -183,3 +187,86 @@ def test_nan_outputs_are_a_clear_error_not_a_pass():
             return x * float("nan")
     with pytest.raises(ValueError, match="NaN or infinite"):
         assert_causal(NaNs(), length=6)
+
+
+class FFTCausalConv(nn.Module):
+    """A right causal convolution computed by FFT, as long-convolution code (CKConv, S4, Hyena)
+    does: its gradients carry round-off of about 1e-7 at positions it does not depend on."""
+
+    def __init__(self, kernel_size=4):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(kernel_size))
+
+    def forward(self, x):  # (B, 1, T) -> (B, 1, T)
+        length = x.size(-1)
+        n = 2 * length
+        kernel = F.pad(self.weight.flip(0), (0, max(0, length - self.weight.numel())))[:length]
+        y = torch.fft.irfft(torch.fft.rfft(x, n=n) * torch.fft.rfft(kernel, n=n), n=n)
+        return y[..., :length]
+
+
+def test_a_right_fft_convolution_is_not_a_leak():
+    torch.manual_seed(0)
+    layer = FFTCausalConv()
+    x = torch.randn(1, 1, 16, requires_grad=True)
+    reference = F.conv1d(F.pad(x, (3, 0)), layer.weight.view(1, 1, -1))
+    torch.testing.assert_close(layer(x), reference, atol=1e-5, rtol=1e-5)  # it is right
+    (grad,) = torch.autograd.grad(layer(x)[0, 0, 5], x)  # output 5 reads x[2..5] only
+    future = grad[0, 0, 6:].abs()
+    assert 0 < future.max() < 1e-5  # in float32, round-off gradients from the future
+    assert dependency_strength(layer, 16).triu(1).max() == 0  # probed in float64: none
+    assert_causal(layer, length=16)
+    black_box = lambda x: layer(x)  # noqa: E731 - a callable is probed in float32
+    assert_causal(black_box, length=16)
+    assert_causal(black_box, length=16, method="perturbation")
+
+
+def test_a_deep_stack_keeps_its_weakest_dependencies():
+    """The farthest input of a deep stack weighs about 1e-11 of the nearest: not round-off."""
+    torch.manual_seed(0)
+    deep = nn.Sequential(*[m for _ in range(30) for m in (CausalConv1d(4 if _ else 1, 4, 2),
+                                                        nn.Tanh())])
+    strength = dependency_strength(deep, 40)
+    assert strength[39, 39 - 30] > 0  # 30 layers of kernel 2: 31 inputs
+    assert measured_receptive_field(deep, 40) == 31
+
+
+def test_a_leak_farther_away_than_the_probe_is_caught():
+    """Output t sees x[t + 20]: invisible at length 16, caught by the default second length."""
+    def fn(conv, x):
+        y = shifted(conv, x)
+        return y + 1e-2 * F.pad(x, (0, 20))[..., 20:]
+    model = Lambda(fn)
+    assert_causal(model, length=16, lengths=[16])  # one short probe misses it
+    with pytest.raises(CausalityError) as err:
+        assert_causal(model, length=16)
+    assert err.value.input_s - err.value.output_t == 20
+    assert "inputs of length" in str(err.value) and "dependency" in str(err.value)
+
+
+def test_the_message_says_how_strong_the_leak_is():
+    with pytest.raises(CausalityError, match=r"\(dependency 0\.00[0-9]+ of the strongest"):
+        assert_causal(Lambda(future_leak_before_last_step), length=16)
+
+
+def test_batch_mixing_is_found_and_named():
+    class BatchMean(nn.Module):
+        def forward(self, x):
+            return x - x.mean(dim=0, keepdim=True)  # each sequence sees the others
+    with pytest.raises(BatchMixingError) as err:
+        assert_batch_independent(BatchMean())
+    assert (err.value.output_b, err.value.input_b) == (0, 1)
+    assert batch_dependency_map(BatchMean(), batch_size=3).all()
+    assert_batch_independent(CausalConv1d(1, 2, 3))
+    batchnorm = nn.Sequential(CausalConv1d(1, 4, 2), nn.BatchNorm1d(4)).train()
+    with pytest.raises(BatchMixingError):
+        assert_batch_independent(batchnorm)
+    assert_batch_independent(batchnorm.eval())
+
+
+def test_explicit_lengths_and_receptive_field():
+    model = Lambda(shifted)
+    assert_causal(model, lengths=[4, 9, 33], strict=True)
+    assert_causal(model, length=8, receptive_field=40, strict=True)
+    with pytest.raises(ValueError, match="every length must be an int >= 1"):
+        assert_causal(model, lengths=[0])

@@ -6,19 +6,24 @@ property that lets an autoregressive model be trained on every position in one f
 then sampled one position at a time (van den Oord et al., 2016, "Pixel Recurrent Neural Networks",
 arXiv:1601.06759, and "WaveNet", arXiv:1609.03499).
 
-``dependency_map`` finds which input positions influence which output positions, two ways:
+``dependency_strength`` measures how strongly each output depends on each input, two ways:
 
 - gradients: the gradient of a random combination of the outputs at t with respect to the input
-  is exactly zero at every position the output cannot see (autograd follows the graph), and
-- perturbation: change the input at one position s and see which outputs move.
+  is zero at every position the output cannot see (autograd follows the graph), and
+- perturbation: change the input at one position s and see which outputs move,
 
-The two are combined (a dependency found by either counts), over a small batch of random inputs,
-so a ReLU that happens to be inactive, or a tiny weight, cannot hide a leak. A model that is only
-a black box returning tensors (e.g. one that runs in another process, as the course's grader
-runs students' code) is probed by perturbation alone: ``method="perturbation"``.
-``assert_causal`` uses the map to name the first offending (output t, input s) pair. The *receptive
-field* is given by the formula ``1 + sum((k - 1) * d)`` and measured as the widest span of inputs
-one output depends on.
+over a small batch of random inputs, so a ReLU that happens to be inactive, or a tiny weight,
+cannot hide a leak. Both are taken relative to the model's strongest dependency: a right layer
+computed another way (by FFT, as in CKConv, S4 or Hyena-style code) leaves round-off of about
+1e-7 in float32, which must not count as a leak. ``dependency_map`` thresholds the strengths;
+``assert_causal`` names the first offending (output t, input s) pair and how strong it is, and
+probes more than one length (a leak farther away than the probed length cannot show): by default
+``length`` and a length beyond twice the receptive field. A black box that returns tensors (e.g.
+a model running in another process, as the course's grader runs students' code) is probed by
+perturbation alone: ``method="perturbation"``. ``assert_batch_independent`` checks what the
+others cannot see: that no sequence's output depends on another sequence of its batch (batch
+statistics). The *receptive field* is given by the formula ``1 + sum((k - 1) * d)`` and measured
+as the widest span of inputs one output depends on.
 """
 
 from __future__ import annotations
@@ -32,6 +37,17 @@ import torch.nn as nn
 from toylib.layers import check_int
 
 METHODS = ("both", "gradients", "perturbation")
+# a dependency weaker than this, relative to the strongest, is round-off of that dtype
+ROUND_OFF = {torch.float64: 1e-12, torch.float32: 1e-6}
+
+
+class BatchMixingError(AssertionError):
+    """The output of sequence ``output_b`` of a batch depends on sequence ``input_b``."""
+
+    def __init__(self, message: str, output_b: int, input_b: int) -> None:
+        super().__init__(message)
+        self.output_b = output_b
+        self.input_b = input_b
 
 
 class CausalityError(AssertionError):
@@ -71,6 +87,91 @@ def _run(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, time_di
     return y.movedim(time_dim, 0).reshape(length, -1)  # (T, rest)
 
 
+def dependency_strength(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    length: int,
+    in_channels: int = 1,
+    *,
+    time_dim: int = -1,
+    batch_size: int = 4,
+    seed: int = 0,
+    method: str = "both",
+) -> torch.Tensor:
+    """How strongly each output depends on each input: a float tensor S of shape (length, length).
+
+    ``S[t, s]`` is the larger of two measures, each relative to its largest value over the whole
+    map (1.0 is the model's strongest dependency, 0.0 none): the gradient of a random combination
+    of the outputs at t with respect to the input at s, and how far the outputs at t move when the
+    input at s is changed. Round-off is not a dependency: a right layer computed another way (by
+    FFT, say) leaves about 1e-7 of the scale in float32, while the farthest input of a deep stack
+    can weigh 1e-11 of the nearest. So an ``nn.Module`` is probed in float64 (a copy), where
+    round-off is about 1e-16 and anything below ``1e-12`` of the strongest is set to 0; another
+    callable (a black box) in float32, below ``1e-6``. The copy is in the model's train/eval
+    mode; its parameters, buffers and the global random state are left as they were. ``method``
+    is ``"both"``, ``"gradients"`` or ``"perturbation"`` (for a black box running elsewhere).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    check_int("length", length)
+    check_int("in_channels", in_channels)
+    model, dtype = _probe_copy(model)
+    round_off = ROUND_OFF[dtype]
+    gradients = torch.zeros(length, length, dtype=dtype)  # (T_out, T_in)
+    moves = torch.zeros(length, length, dtype=dtype)  # (T_out, T_in)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        x = torch.randn(batch_size, in_channels, length, dtype=dtype)  # (B, C_in, T)
+        x.requires_grad_(method != "perturbation")
+        y = _run(model, x, time_dim, seed)  # (T, rest)
+
+        # 1) gradients of a random combination of the outputs at t (no cancellation by chance)
+        if y.requires_grad and method != "perturbation":
+            weights = torch.randn(y.shape, dtype=y.dtype)  # (T, rest)
+            for t in range(length):
+                (grad,) = torch.autograd.grad((y[t] * weights[t]).sum(), x, retain_graph=True,
+                                              allow_unused=True)
+                if grad is not None:
+                    gradients[t] = grad.detach().abs().sum(dim=(0, 1))  # (T_in,)
+
+        # 2) perturb one input position at a time and see which outputs move
+        if method != "gradients":
+            with torch.no_grad():
+                x0, y0 = x.detach(), y.detach()
+                floor = round_off * (1.0 + y0.abs().max().item())  # round-off of the output
+                for s in range(length):
+                    x1 = x0.clone()
+                    x1[:, :, s] += 1.0 + torch.rand(batch_size, in_channels, dtype=dtype)
+                    y1 = _run(model, x1, time_dim, seed)  # (T, rest)
+                    moved = (y1 - y0).abs().amax(dim=1).to(dtype)  # (T,)
+                    moves[:, s] = torch.where(moved > floor, moved, torch.zeros_like(moved))
+    strength = torch.maximum(*[m / m.max() if m.max() > 0 else m for m in (gradients, moves)])
+    return torch.where(strength > round_off, strength, torch.zeros_like(strength)).float()
+
+
+def _probe_copy(model: Callable) -> tuple[Callable, torch.dtype]:
+    """A float64 copy of an ``nn.Module`` that runs in float64, else the model in float32."""
+    if isinstance(model, nn.Module):
+        try:
+            copied = copy.deepcopy(model).double()
+            with torch.random.fork_rng(), torch.no_grad():
+                copied(torch.zeros(1, _in_channels(copied), 2, dtype=torch.float64))
+            return copied, torch.float64
+        except Exception:  # noqa: BLE001 - a model that cannot run in float64 is probed as is
+            try:
+                return copy.deepcopy(model), torch.float32
+            except Exception:  # noqa: BLE001 - an uncopyable model is probed as it is
+                return model, torch.float32
+    return model, torch.float32
+
+
+def _in_channels(model: nn.Module) -> int:
+    """The input channels of the model's first convolution or linear layer (1 if unknown)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Linear)):
+            return module.in_channels if isinstance(module, nn.Conv1d) else 1
+    return 1
+
+
 def dependency_map(
     model: Callable[[torch.Tensor], torch.Tensor],
     length: int,
@@ -83,51 +184,13 @@ def dependency_map(
 ) -> torch.Tensor:
     """Which inputs each output depends on: a bool tensor D of shape (length, length).
 
-    ``D[t, s]`` is True when the output at position t depends on the input at position s. The
-    model is called on float32 inputs of shape (batch_size, in_channels, length); ``time_dim`` is
-    the time axis of its *output* (-1 for (B, C, T) outputs, 1 for (B, T, C) ones). The model is
-    probed through a copy in its current train/eval mode, so its parameters, buffers (e.g.
-    batch-norm statistics) and the global random state are left as they were. ``method`` is
-    ``"both"`` (gradients and perturbation), ``"gradients"`` or ``"perturbation"``.
+    ``D[t, s]`` is True when the output at position t depends on the input at position s by more
+    than round-off (``dependency_strength``, which says how the model is probed). ``time_dim``
+    is the time axis of the model's *output* (-1 for (B, C, T) outputs, 1 for (B, T, C) ones).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    check_int("length", length)
-    check_int("in_channels", in_channels)
-    if isinstance(model, nn.Module):
-        try:
-            model = copy.deepcopy(model)
-        except Exception:  # noqa: BLE001 - an uncopyable model is probed as it is
-            pass
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        x = torch.randn(batch_size, in_channels, length)  # (B, C_in, T)
-        x.requires_grad_(method != "perturbation")
-        y = _run(model, x, time_dim, seed)  # (T, rest)
-        deps = torch.zeros(length, length, dtype=torch.bool)  # (T_out, T_in)
-
-        # 1) gradients of a random combination of the outputs at t (no cancellation by chance)
-        if y.requires_grad and method != "perturbation":
-            weights = torch.randn(y.shape)  # (T, rest)
-            for t in range(length):
-                (grad,) = torch.autograd.grad((y[t] * weights[t]).sum(), x, retain_graph=True,
-                                              allow_unused=True)
-                if grad is not None:
-                    deps[t] |= grad.abs().sum(dim=(0, 1)) > 0  # (T_in,)
-
-        # 2) perturb one input position at a time and see which outputs move
-        with torch.no_grad():
-            if method == "gradients":
-                return deps
-            x0 = x.detach()
-            y0 = y.detach()
-            tol = 1e-6 * (1.0 + y0.abs().max().item())
-            for s in range(length):
-                x1 = x0.clone()
-                x1[:, :, s] += 1.0 + torch.rand(batch_size, in_channels)  # (B, C_in)
-                y1 = _run(model, x1, time_dim, seed)  # (T, rest)
-                deps[:, s] |= (y1 - y0).abs().amax(dim=1) > tol
-    return deps
+    strength = dependency_strength(model, length, in_channels, time_dim=time_dim,
+                                   batch_size=batch_size, seed=seed, method=method)
+    return strength > 0
 
 
 def assert_causal(
@@ -139,26 +202,54 @@ def assert_causal(
     time_dim: int = -1,
     seed: int = 0,
     method: str = "both",
+    lengths: Sequence[int] | None = None,
+    receptive_field: int | None = None,
 ) -> None:
     """Raise ``CausalityError`` unless the output at every t depends only on inputs s <= t.
 
     With ``strict=True`` the model must also hide the present: only s < t is allowed. The error
-    names the first offending (output t, input s) pair, scanning t then s in increasing order.
+    names the first offending (output t, input s) pair, scanning t then s in increasing order,
+    and how strong the dependency is. A leak farther away than the probed length cannot show, so
+    the model is probed at ``lengths`` (default: ``length``, then a length beyond twice the
+    receptive field, given or measured at ``length``; if the measured span fills the whole probe,
+    four times ``length``).
     """
-    deps = dependency_map(model, length, in_channels, time_dim=time_dim, seed=seed, method=method)
-    allowed = torch.ones(length, length, dtype=torch.bool).tril(-1 if strict else 0)
-    leaks = (deps & ~allowed).nonzero().tolist()  # [[t, s], ...] sorted by t then s
-    if not leaks:
-        return
+    probes = [length] if lengths is None else [check_int("every length", n) for n in lengths]
+    for index, probe in enumerate(probes):
+        strength = dependency_strength(model, probe, in_channels, time_dim=time_dim, seed=seed,
+                                       method=method)
+        allowed = torch.ones(probe, probe, dtype=torch.bool).tril(-1 if strict else 0)
+        leaks = ((strength > 0) & ~allowed).nonzero().tolist()  # [[t, s], ...] by t then s
+        if leaks:
+            _raise_leak(leaks, strength, probe)
+        if lengths is None and index == 0:  # then a length beyond twice the receptive field
+            if receptive_field is None:
+                widest = max(_spans(strength > 0), default=0)
+                receptive_field = widest if widest < probe else 2 * probe
+            probes.append(max(2 * length, 2 * receptive_field + 2))
+
+
+def _raise_leak(leaks: list[list[int]], strength: torch.Tensor, probe: int) -> None:
     t, s = leaks[0]
-    others = f" ({len(leaks)} such (t, s) pairs in all)" if len(leaks) > 1 else ""
+    others = f"; {len(leaks)} such (t, s) pairs in all" if len(leaks) > 1 else ""
+    size = f" (dependency {strength[t, s].item():.2g} of the strongest; inputs of length {probe}"
     if s == t:
         allowed_inputs = f"may only use x[:{t}]" if t else "may use no input at t=0"
         what = (f"output at t={t} depends on x[{s}], the present input: a model that hides the "
                 f"present {allowed_inputs}")
     else:
         what = f"output at t={t} depends on x[{s}], a future input: the model sees the future"
-    raise CausalityError(what + others, output_t=t, input_s=s)
+    raise CausalityError(what + size + others + ")", output_t=t, input_s=s)
+
+
+def _spans(deps: torch.Tensor) -> list[int]:
+    """For each output that depends on anything, the span (last - first + 1) of its inputs."""
+    spans = []
+    for row in deps:
+        seen = row.nonzero().flatten()
+        if seen.numel():
+            spans.append(int(seen[-1] - seen[0]) + 1)
+    return spans
 
 
 def receptive_field(kernel_sizes: Sequence[int], dilations: Sequence[int] | None = None) -> int:
@@ -191,12 +282,68 @@ def measured_receptive_field(
     all outputs are cut by the start of the sequence. Returns 0 if no output depends on any input.
     """
     deps = dependency_map(model, length, in_channels, time_dim=time_dim, method=method)
-    widest = 0
-    for row in deps:
-        seen = row.nonzero().flatten()
-        if seen.numel():
-            widest = max(widest, int(seen[-1] - seen[0]) + 1)
-    return widest
+    return max(_spans(deps), default=0)
+
+
+def batch_dependency_map(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    length: int = 16,
+    in_channels: int = 1,
+    *,
+    batch_size: int = 4,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Which sequences of a batch each sequence's output depends on: bool (batch_size, batch_size).
+
+    ``M[i, j]`` is True when changing sequence j of the batch (all its positions) moves the
+    output of sequence i (dim 0 of the output). A model should give M = identity: a layer that
+    uses statistics of the batch (batch norm in training mode, a mean over dim 0) makes each
+    prediction depend on the other sequences of its batch, which ``dependency_map``, perturbing
+    every sequence at once, cannot tell apart from a leak in time.
+    """
+    check_int("length", length)
+    check_int("batch_size", batch_size, 2)
+    if isinstance(model, nn.Module):
+        try:
+            model = copy.deepcopy(model)
+        except Exception:  # noqa: BLE001 - an uncopyable model is probed as it is
+            pass
+    mixed = torch.zeros(batch_size, batch_size, dtype=torch.bool)  # (B_out, B_in)
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(seed)
+        x0 = torch.randn(batch_size, in_channels, length)  # (B, C_in, T)
+        torch.manual_seed(seed)
+        y0 = model(x0)
+        if not isinstance(y0, torch.Tensor) or y0.size(0) != batch_size:
+            raise ValueError(f"the model must return a tensor with the batch on dim 0, got "
+                             f"{getattr(y0, 'shape', type(y0).__name__)}")
+        floor = 1e-6 * (1.0 + y0.abs().max().item())
+        for j in range(batch_size):
+            x1 = x0.clone()
+            x1[j] += 1.0 + torch.rand(in_channels, length)  # (C_in, T)
+            torch.manual_seed(seed)
+            moved = (model(x1) - y0).reshape(batch_size, -1).abs().amax(dim=1)  # (B,)
+            mixed[:, j] = moved > floor
+    return mixed
+
+
+def assert_batch_independent(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    length: int = 16,
+    in_channels: int = 1,
+    *,
+    batch_size: int = 4,
+    seed: int = 0,
+) -> None:
+    """Raise ``BatchMixingError`` if the output of a sequence depends on another of its batch."""
+    mixed = batch_dependency_map(model, length, in_channels, batch_size=batch_size, seed=seed)
+    pairs = (mixed & ~torch.eye(batch_size, dtype=torch.bool)).nonzero().tolist()
+    if pairs:
+        i, j = pairs[0]
+        raise BatchMixingError(
+            f"the output of sequence {i} of a batch depends on sequence {j}: the model mixes the "
+            "sequences of a batch (batch statistics? a mean over dim 0?), so a prediction also "
+            "sees other sequences' futures", output_b=i, input_b=j)
 
 
 def format_dependency_map(deps: torch.Tensor) -> str:
