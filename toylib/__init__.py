@@ -7,7 +7,11 @@ here. Modules are small and flat:
 - ``toylib.layers``  ``CausalConv1d``: a causal 1D convolution built with ``F.pad``.
 - ``toylib.checks``  dependency maps, ``assert_causal``, receptive fields (formula and measured).
 - ``toylib.data``    the toy sequences of the course.
-- ``toylib.models``  the small causal 1D net of lecture 02.
+- ``toylib.masked``  the masked-input model of lecture 01: ``masked_input``, training, sampling.
+- ``toylib.blocks``  dilated stacks, ``causal_pool1d``, the TCN and WaveNet blocks (lecture 03).
+- ``toylib.models``  the course's causal 1D nets (lecture 02's, and lecture 03's dilated ones).
+- ``toylib.text``    real text that ships with Python (``pydoc_data``), as character tokens.
+- ``toylib.plots``   the stack picture, drawn from measured dependency maps.
 - ``toylib.train``   training loop and evaluation (NLL in nats and bits per position).
 - ``toylib.sample``  the synthesis loop.
 - ``toylib.exercise`` ``@probe`` and the plain data that exercises' test cells exchange with the
