@@ -46,7 +46,9 @@ HONEST = ["perfect", "blank", "right_padding_leak", "buggy_generate", "noisy_but
           "two_notebooks", "symlink_to_solution", "notebook_50mb", "ex01_argmax",
           "ex01_changes_x_in_place", "ex01_mask_includes_t", "ex01_mask_of_ones",
           "ex01_python_loops", "ex01_shared_t", "ex01_shows_position_t", "ex01_t_off_by_one",
-          "ex01_values_not_zeroed", "ex01_where_and_stack"]
+          "ex01_values_not_zeroed", "ex01_where_and_stack", "ex03_conv_padding_then_crop",
+          "ex03_dilation_ignored", "ex03_forgets_the_one", "ex03_no_residual",
+          "ex03_padding_both_sides", "ex03_unfold", "ex03_zero_padding_in_max"]
 
 
 def _load_samples():
@@ -251,7 +253,8 @@ def test_hostile_code_left_nothing_on_the_host(batch) -> None:
             assert path.read_bytes()[:1] in (b"{", b"["), path  # nothing overwrote them
 
 
-@pytest.mark.parametrize("assignment, tests", [("01_masked_input", 10), (ASSIGNMENT, 11)])
+@pytest.mark.parametrize("assignment, tests", [("01_masked_input", 10), (ASSIGNMENT, 11),
+                                               ("03_dilation", 12)])
 def test_blank_exercise_fails_every_test_cell(batch, assignment: str, tests: int) -> None:
     nb = nbformat.read(batch.out / "autograded" / "blank" / assignment / f"{assignment}.ipynb",
                        as_version=4)
