@@ -48,7 +48,8 @@ HONEST = ["perfect", "blank", "right_padding_leak", "buggy_generate", "noisy_but
           "ex01_python_loops", "ex01_shared_t", "ex01_shows_position_t", "ex01_t_off_by_one",
           "ex01_values_not_zeroed", "ex01_where_and_stack", "ex03_conv_padding_then_crop",
           "ex03_dilation_ignored", "ex03_forgets_the_one", "ex03_no_residual",
-          "ex03_padding_both_sides", "ex03_unfold", "ex03_zero_padding_in_max"]
+          "ex03_padding_both_sides", "ex03_unfold", "ex03_zero_padding_in_max",
+          "ex02_fft_convolution"]
 
 
 def _load_samples():

@@ -66,6 +66,18 @@ CAUSAL_CONV1D = {
             mask[..., 0] = 0
             x = torch.roll(x, 1, dims=-1) * mask
         return self.conv(F.pad(x, (pad, 0)))""")),
+    "fft_convolution": (None, fwd("""
+        length = x.size(-1)
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        weight = self.conv.weight  # (C_out, C_in, k): tap j multiplies x[t - (k - 1 - j) d]
+        kernel = weight.new_zeros(*weight.shape[:2], pad + 1)
+        kernel[..., :: self.dilation] = weight  # the dilated kernel, lags read right to left
+        n = length + pad + 1
+        spectrum = torch.einsum("bif,oif->bof", torch.fft.rfft(x, n=n),
+                                torch.fft.rfft(kernel.flip(-1), n=n))
+        y = torch.fft.irfft(spectrum, n=n)[..., :length]
+        return y if self.conv.bias is None else y + self.conv.bias[:, None]""")),
     # mistakes --------------------------------------------------------------------------------
     "same_padding": (("is_causal", "values"), """
         if self.hide_present:
@@ -659,6 +671,8 @@ def samples(kit) -> dict:
     return {
         # honest students -------------------------------------------------------------------
         "perfect": hostile(good),
+        "ex02_fft_convolution": kit.with_answers(
+            causal_conv1d=kit.variant("causal_conv1d", "fft_convolution")),
         "blank": lambda nb: nb,
         "right_padding_leak": hostile(right_pad),
         "buggy_generate": hostile(off_by_one),
