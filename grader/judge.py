@@ -72,8 +72,14 @@ class Judge(exercise.Backend):
     def run_locked(self, cell: SourceCell) -> None:
         """Run a locked (setup) cell here too, so that tests see its imports and constants."""
         exercise.set_backend(self)
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(cell.source, f"<locked {cell.grade_id}>", "exec"), self.namespace)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(cell.source, f"<locked {cell.grade_id}>", "exec"), self.namespace)
+        except Exception:  # noqa: BLE001 - the tests that need it will say so
+            print(f"locked cell {cell.grade_id} failed in the grader's process:\n"
+                  f"{traceback.format_exc()}")
+        finally:
+            exercise.set_backend(None)
 
     # ---------------------------------------------------------------------------- tests
     def run_test(self, cell: SourceCell) -> TestResult:

@@ -5,10 +5,11 @@ cell *is*: an answer cell (``solution``), a test cell (``grade``, with its point
 cell (the setup). From the student's notebook only the code of answer cells and of cells the
 student added is used, in the student's order; test and locked cells always come from the
 source, whatever the submission's copy says (edited, emptied, turned into an answer cell, its
-points changed, duplicated by a copy-paste, deleted). A test cell the submission lacks is put back
-after the source cell that precedes it (nbgrader's rule), or at the end; a missing locked cell
-goes first. A submission whose nbgrader metadata was stripped is run cell by cell as the student
-wrote it, with the tests after it.
+points changed, duplicated by a copy-paste, deleted). A test or locked cell the submission lacks
+is put back after the closest source cell before it that the submission has (nbgrader's rule);
+without one, a missing locked cell goes first and a missing test cell last. A submission whose
+nbgrader metadata was stripped is run cell by cell as the student wrote it, with the tests after
+it.
 
 ``reference_uses`` reads the answer cells' code (here, in the grader's process) for uses of the
 course's reference implementation of that answer (``toylib.layers.CausalConv1d`` written into
@@ -170,26 +171,29 @@ def make_plan(source: Source, cells: list[dict]) -> Plan:
             if known.kind == "test" and _lines(text) != _lines(known.visible_source):
                 notes.append(f"test cell {grade_id} was edited; the original was run")
             steps.append(Step(known.kind, grade_id, known.source))
-    # put back what is missing: locked cells first, test cells after their predecessor
-    present = {s.label for s in steps}  # only cells of the submission anchor the missing ones
+    # put back what is missing, in source order: after the closest preceding source cell that
+    # the submission has (only the submission's own cells anchor, so that tests never land
+    # before the answers of a stripped notebook); without one, a locked cell goes first and a
+    # test cell last
+    present = {s.label for s in steps}
+    front = 0  # locked cells put first so far
+    placed: dict[str, int] = {}  # anchor label -> cells put back after it so far
     for position, cell in enumerate(source.cells):
         if cell.kind not in ("test", "locked") or cell.grade_id in seen:
             continue
         seen.add(cell.grade_id)
         step = Step(cell.kind, cell.grade_id, cell.source)
-        if cell.kind == "locked":
-            steps.insert(0, step)
-            continue
-        anchor = None
-        for before in reversed(source.cells[:position]):
-            labels = [i for i, s in enumerate(steps) if s.label == before.grade_id]
-            if before.grade_id in present and labels:
-                anchor = labels[-1]
-                break
-        if anchor is None:
-            steps.append(step)
+        anchor = next((b.grade_id for b in reversed(source.cells[:position])
+                       if b.grade_id in present), None)
+        if anchor is not None:
+            index = max(i for i, s in enumerate(steps) if s.label == anchor)
+            steps.insert(index + 1 + placed.get(anchor, 0), step)
+            placed[anchor] = placed.get(anchor, 0) + 1
+        elif cell.kind == "locked":
+            steps.insert(front, step)
+            front += 1
         else:
-            steps.insert(anchor + 1, step)
+            steps.append(step)
     if not any(c.get("metadata", {}).get("nbgrader") for c in cells if isinstance(c, dict)):
         notes.append("the notebook's nbgrader metadata is gone; its cells ran in order and the "
                      "tests after them")

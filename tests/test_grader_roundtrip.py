@@ -49,7 +49,9 @@ HONEST = ["perfect", "blank", "right_padding_leak", "buggy_generate", "noisy_but
           "ex01_values_not_zeroed", "ex01_where_and_stack", "ex03_conv_padding_then_crop",
           "ex03_dilation_ignored", "ex03_forgets_the_one", "ex03_no_residual",
           "ex03_padding_both_sides", "ex03_unfold", "ex03_zero_padding_in_max",
-          "ex02_fft_convolution"]
+          "ex02_fft_convolution", "ex03_leak_forgot_strict", "ex03_leak_other_ways",
+          "ex03_leak_padding_values", "ex03_leak_shifted_fixes", "ex03_leak_swapped_pairs",
+          "ex03_leak_time_statistics"]
 
 
 def _load_samples():
@@ -255,7 +257,7 @@ def test_hostile_code_left_nothing_on_the_host(batch) -> None:
 
 
 @pytest.mark.parametrize("assignment, tests", [("01_masked_input", 10), (ASSIGNMENT, 11),
-                                               ("03_dilation", 12)])
+                                               ("03_dilation", 12), ("03_find_the_leak", 24)])
 def test_blank_exercise_fails_every_test_cell(batch, assignment: str, tests: int) -> None:
     nb = nbformat.read(batch.out / "autograded" / "blank" / assignment / f"{assignment}.ipynb",
                        as_version=4)

@@ -151,3 +151,18 @@ def test_using_the_reference_layer_in_another_answer_is_allowed() -> None:
         if grade_id(cell) == "toy_net":
             cell.source = cell.source.replace("CausalConv1d(", "toylib.layers.CausalConv1d(")
     assert reference_uses(SOURCE, make_plan(SOURCE, cells_of(nb))) == []
+
+
+def test_plan_puts_deleted_locked_and_test_cells_back_in_source_order() -> None:
+    """A deleted given (locked) cell returns after the cell before it, never before the setup;
+    several deleted test cells after one answer keep their order."""
+    assignment = "03_find_the_leak"
+    source = read_source(REPO / "solutions" / assignment / f"{assignment}.ipynb")
+    released = nbformat.read(REPO / "exercises" / assignment / f"{assignment}.ipynb",
+                             as_version=4)
+    gone = {"given_chomped", "test_same_padding_located", "test_same_padding_is_causal"}
+    released.cells = [c for c in released.cells if grade_id(c) not in gone]
+    labels = [s.label for s in make_plan(source, cells_of(released)).steps
+              if s.label in source.by_id]
+    expected = [c.grade_id for c in source.cells if c.grade_id and c.kind != "markdown"]
+    assert labels == expected
