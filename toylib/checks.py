@@ -280,6 +280,9 @@ def measured_receptive_field(
 
     Measured from ``dependency_map``; ``length`` must exceed the receptive field, or the spans of
     all outputs are cut by the start of the sequence. Returns 0 if no output depends on any input.
+    It measures the model as it is: a narrow random ReLU stack whose units are all dead on the
+    probe's inputs for some path really does not depend on those inputs (use more channels, or
+    tanh, to see the wiring).
     """
     deps = dependency_map(model, length, in_channels, time_dim=time_dim, method=method)
     return max(_spans(deps), default=0)

@@ -41,6 +41,7 @@ def draw_stack(maps: Sequence[torch.Tensor], output: int | None = None, ax=None,
     """Draw the stack whose layers have the dependency ``maps``; colour the cone of ``output``
     (default: the last position). Returns the matplotlib axes."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     length = maps[0].size(0)
     output = length - 1 if output is None else output
@@ -60,6 +61,7 @@ def draw_stack(maps: Sequence[torch.Tensor], output: int | None = None, ax=None,
         ["input"] + [f"layer {i}" for i in range(1, len(maps))] + ["output"])
     ax.set_yticks(range(len(maps) + 1), labels)
     ax.set_xlabel("time t")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(-0.7, length - 0.3)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)

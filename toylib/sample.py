@@ -3,7 +3,8 @@
 Training a causal model takes one forward pass for all positions; generating takes one pass per
 position, because x_t must be drawn before x_{t+1} can be predicted (van den Oord et al., 2016,
 arXiv:1609.03499). This is the plain loop: each step re-runs the model on the prefix, so a sequence
-of T steps costs O(T^2) work. Lecture 03 shows how caching brings a step down to O(layers).
+of T steps costs O(T^2) work. Caching each layer's past activations brings a step down to
+O(layers) (Paine et al., 2016, "Fast Wavenet Generation Algorithm", arXiv:1611.09482).
 """
 
 from __future__ import annotations
