@@ -6,14 +6,19 @@ here. Modules are small and flat:
 - ``toylib.config``  fast mode and the notebooks' setup (seed, threads).
 - ``toylib.layers``  ``CausalConv1d``: a causal 1D convolution built with ``F.pad``.
 - ``toylib.checks``  dependency maps, ``assert_causal``, receptive fields (formula and measured).
+- ``toylib.checks2d`` the same for images, in raster order: ``dependency_map_2d``,
+  ``assert_causal_2d``, ``blind_spot`` (also importable from ``toylib.checks``).
 - ``toylib.data``    the toy sequences of the course.
 - ``toylib.masked``  the masked-input model of lecture 01: ``masked_input``, training, sampling.
 - ``toylib.blocks``  dilated stacks, ``causal_pool1d``, the TCN and WaveNet blocks (lecture 03).
 - ``toylib.models``  the course's causal 1D nets (lecture 02's, and lecture 03's dilated ones).
 - ``toylib.text``    real text that ships with Python (``pydoc_data``), as character tokens.
+- ``toylib.images``  the 8x8 digits scikit-learn ships (fixed split); optional binarised MNIST.
+- ``toylib.pixelcnn`` masks A and B, the masked stack (blind spot), the two-stack PixelCNN built
+  with ``F.pad``, ``binary_positional_encoding`` (lecture 04).
 - ``toylib.plots``   the stack picture, drawn from measured dependency maps.
-- ``toylib.train``   training loop and evaluation (NLL in nats and bits per position).
-- ``toylib.sample``  the synthesis loop.
+- ``toylib.train``   training loop and evaluation (NLL in nats and bits per position or image).
+- ``toylib.sample``  the synthesis loops (sequences; images in raster order).
 - ``toylib.exercise`` ``@probe`` and the plain data that exercises' test cells exchange with the
   student's code (how the grader keeps judging out of the student's process).
 """

@@ -114,7 +114,7 @@ def dependency_strength(
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     check_int("length", length)
     check_int("in_channels", in_channels)
-    model, dtype = _probe_copy(model)
+    model, dtype = _probe_copy(model, sample=(in_channels, length))
     round_off = ROUND_OFF[dtype]
     gradients = torch.zeros(length, length, dtype=dtype)  # (T_out, T_in)
     moves = torch.zeros(length, length, dtype=dtype)  # (T_out, T_in)
@@ -148,13 +148,14 @@ def dependency_strength(
     return torch.where(strength > round_off, strength, torch.zeros_like(strength)).float()
 
 
-def _probe_copy(model: Callable) -> tuple[Callable, torch.dtype]:
-    """A float64 copy of an ``nn.Module`` that runs in float64, else the model in float32."""
+def _probe_copy(model: Callable, sample: tuple[int, ...]) -> tuple[Callable, torch.dtype]:
+    """A float64 copy of an ``nn.Module`` that runs in float64 on an input of shape
+    (1, *sample), else the model (a copy if possible) in float32."""
     if isinstance(model, nn.Module):
         try:
             copied = copy.deepcopy(model).double()
             with torch.random.fork_rng(), torch.no_grad():
-                copied(torch.zeros(1, _in_channels(copied), 2, dtype=torch.float64))
+                copied(torch.zeros(1, *sample, dtype=torch.float64))
             return copied, torch.float64
         except Exception:  # noqa: BLE001 - a model that cannot run in float64 is probed as is
             try:
@@ -162,14 +163,6 @@ def _probe_copy(model: Callable) -> tuple[Callable, torch.dtype]:
             except Exception:  # noqa: BLE001 - an uncopyable model is probed as it is
                 return model, torch.float32
     return model, torch.float32
-
-
-def _in_channels(model: nn.Module) -> int:
-    """The input channels of the model's first convolution or linear layer (1 if unknown)."""
-    for module in model.modules():
-        if isinstance(module, (nn.Conv1d, nn.Linear)):
-            return module.in_channels if isinstance(module, nn.Conv1d) else 1
-    return 1
 
 
 def dependency_map(
@@ -358,3 +351,12 @@ def format_dependency_map(deps: torch.Tensor) -> str:
         f"t={t:>{width}} " + "".join("#" if v else "." for v in row.tolist())
         for t, row in enumerate(deps)
     )
+
+
+def __getattr__(name: str):
+    """The image (2D) checks live in ``toylib.checks2d``; they can be imported from here too."""
+    if name in ("dependency_map_2d", "assert_causal_2d", "blind_spot", "raster_past",
+                "CausalityError2d"):
+        from toylib import checks2d
+        return getattr(checks2d, name)
+    raise AttributeError(f"module 'toylib.checks' has no attribute {name!r}")

@@ -66,3 +66,26 @@ def sample(
     finally:
         model.train(was_training)
     return tokens
+
+
+@torch.no_grad()
+def sample_images(model: nn.Module, nb_images: int, height: int, width: int, nb_levels: int, *,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw images pixel by pixel in raster order: LongTensor (N, H, W) of levels. Each step runs
+    the model on the whole image drawn so far (the plain loop: H * W passes)."""
+    from toylib.images import images_to_input
+
+    check_int("nb_images", nb_images)
+    images = torch.zeros(nb_images, check_int("height", height), check_int("width", width),
+                         dtype=torch.long)  # (N, H, W)
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(height):
+            for j in range(width):
+                logits = model(images_to_input(images, nb_levels))  # (N, L, H, W)
+                probs = torch.softmax(logits[:, :, i, j], dim=-1)  # (N, L)
+                images[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    finally:
+        model.train(was_training)
+    return images

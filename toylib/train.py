@@ -109,3 +109,72 @@ def train(
             ", ".join(f"{k} {v:.3f} nats ({nats_to_bits(v):.3f} bits)" for k, v in shown.items())
         )
     return history
+
+
+# ---------------------------------------------------------------------------------- images
+def image_nll(model: nn.Module, images: torch.Tensor, nb_levels: int,
+              batch_size: int = 256) -> float:
+    """Mean NLL in nats per image of ``images`` (N, H, W) of levels, from one forward pass per
+    batch (the model maps (B, 1, H, W) to (B, nb_levels, H, W) logits); bits per dimension are
+    ``nats_to_bits(nll) / (H * W)``. The model's mode is restored after."""
+    from toylib.images import images_to_input
+
+    was_training = model.training
+    model.eval()
+    try:
+        total = 0.0
+        with torch.no_grad():
+            for batch in images.split(batch_size):  # (b, H, W)
+                logits = model(images_to_input(batch, nb_levels))  # (b, L, H, W)
+                total += F.cross_entropy(logits, batch, reduction="sum").item()
+    finally:
+        model.train(was_training)
+    return total / images.size(0)
+
+
+def train_images(model: nn.Module, train_images: torch.Tensor, nb_levels: int, *,
+                 epochs: int | None = None, seconds: float | None = None, batch_size: int = 64,
+                 lr: float = 1e-3, test_images: torch.Tensor | None = None, seed: int = 0,
+                 progress: bool = True) -> dict[str, list[float]]:
+    """Train an image model with Adam on the NLL of every pixel at once (one pass per batch).
+
+    Stops after ``epochs`` or once ``seconds`` of training have passed (evaluations on
+    ``test_images`` do not count), whichever comes first. Returns ``train_nll`` and ``test_nll``
+    in nats per image, and ``seconds`` of training, per epoch."""
+    from toylib.images import images_to_input
+
+    if epochs is None and seconds is None:
+        raise ValueError("give epochs, seconds or both")
+    check_int("batch_size", batch_size)
+    epochs = math.inf if epochs is None else check_int("epochs", epochs, 0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {"train_nll": [], "test_nll": [], "seconds": []}
+    trained, epoch, out_of_time = 0.0, 0, False
+    model.train()
+    bar = tqdm(total=None if epochs == math.inf else epochs, desc="training (images)",
+               disable=not progress)
+    while epoch < epochs and not out_of_time:
+        total, count = 0.0, 0
+        for idx in torch.randperm(train_images.size(0), generator=generator).split(batch_size):
+            start = time.perf_counter()
+            batch = train_images[idx]  # (b, H, W)
+            logits = model(images_to_input(batch, nb_levels))  # (b, L, H, W)
+            loss = F.cross_entropy(logits, batch, reduction="sum") / batch.size(0)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item() * batch.size(0), count + batch.size(0)
+            trained += time.perf_counter() - start
+            if seconds is not None and trained > seconds:
+                out_of_time = True
+                break
+        epoch += 1
+        history["train_nll"].append(total / count)
+        if test_images is not None:
+            history["test_nll"].append(image_nll(model, test_images, nb_levels))
+        history["seconds"].append(trained)
+        bar.update(1)
+        bar.set_postfix_str(f"train {history['train_nll'][-1]:.2f} nats/image")
+    bar.close()
+    return history
