@@ -1,0 +1,309 @@
+"""Exercise 04 (PixelCNN: positional bits, masks A and B, the two-stack model): variants, samples.
+
+Data only (see ``tests/exercise_data/__init__.py``): right ways to write each answer, the mistakes
+real implementations make (bits in the wrong order, mask A and B swapped, the centre row masked
+wrongly, a shift on the wrong axis, ...) with the exact test cells each one fails, and the sample
+submissions the grading round trip grades.
+"""
+
+from __future__ import annotations
+
+ASSIGNMENT = "04_pixelcnn"
+
+BINARY_POSITIONAL_ENCODING = {
+    # right ways ----------------------------------------------------------------------------
+    "shift_and_mask": (None, """
+nr, nc = math.ceil(math.log2(height)), math.ceil(math.log2(width))
+rows = torch.arange(height).view(-1, 1).expand(height, width)  # (H, W)
+cols = torch.arange(width).view(1, -1).expand(height, width)  # (H, W)
+bits = [(rows >> i) & 1 for i in range(nr)] + [(cols >> j) & 1 for j in range(nc)]
+if not bits:
+    return torch.zeros(0, height, width)
+return torch.stack(bits).float()"""),
+    "python_loops": (None, """
+nr, nc = (height - 1).bit_length(), (width - 1).bit_length()
+pe = torch.zeros(nr + nc, height, width)
+for r in range(height):
+    for c in range(width):
+        for i in range(nr):
+            pe[i, r, c] = (r // 2 ** i) % 2
+        for j in range(nc):
+            pe[nr + j, r, c] = (c // 2 ** j) % 2
+return pe"""),
+    "binary_strings": (None, """
+nr, nc = math.ceil(math.log2(height)), math.ceil(math.log2(width))
+
+def code(index, bits):  # least significant bit first
+    return [float(b) for b in reversed(format(index, f"0{bits}b"))] if bits else []
+
+row_codes = torch.tensor([code(r, nr) for r in range(height)]).reshape(height, nr)  # (H, nr)
+col_codes = torch.tensor([code(c, nc) for c in range(width)]).reshape(width, nc)  # (W, nc)
+rows = row_codes.T[:, :, None].expand(nr, height, width)  # (nr, H, W)
+cols = col_codes.T[:, None, :].expand(nc, height, width)  # (nc, H, W)
+return torch.cat([rows, cols]).float().contiguous()"""),
+    "meshgrid_bitwise_and": (None, """
+nr, nc = math.ceil(math.log2(height)), math.ceil(math.log2(width))
+rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+powers_r = (2 ** torch.arange(nr)).view(-1, 1, 1)  # (nr, 1, 1)
+powers_c = (2 ** torch.arange(nc)).view(-1, 1, 1)  # (nc, 1, 1)
+return torch.cat([(rows & powers_r) > 0, (cols & powers_c) > 0]).to(torch.float32)"""),
+    # mistakes ------------------------------------------------------------------------------
+    "most_significant_bit_first": (("bits",), """
+nr, nc = math.ceil(math.log2(height)), math.ceil(math.log2(width))
+rows = torch.arange(height).view(-1, 1).expand(height, width)
+cols = torch.arange(width).view(1, -1).expand(height, width)
+bits = [(rows >> i) & 1 for reversed_i in range(nr) for i in [nr - 1 - reversed_i]]
+bits += [(cols >> j) & 1 for reversed_j in range(nc) for j in [nc - 1 - reversed_j]]
+if not bits:
+    return torch.zeros(0, height, width)
+return torch.stack(bits).float()"""),
+    "columns_first": (("bits",), """
+nr, nc = math.ceil(math.log2(height)), math.ceil(math.log2(width))
+rows = torch.arange(height).view(-1, 1).expand(height, width)
+cols = torch.arange(width).view(1, -1).expand(height, width)
+bits = [(cols >> j) & 1 for j in range(nc)] + [(rows >> i) & 1 for i in range(nr)]
+if not bits:
+    return torch.zeros(0, height, width)
+return torch.stack(bits).float()"""),
+    "rows_and_columns_swapped": (("bits",), """
+nr, nc = math.ceil(math.log2(height)), math.ceil(math.log2(width))
+rows = torch.arange(height).view(-1, 1).expand(height, width)
+cols = torch.arange(width).view(1, -1).expand(height, width)
+bits = [(cols >> i) & 1 for i in range(nr)] + [(rows >> j) & 1 for j in range(nc)]
+if not bits:
+    return torch.zeros(0, height, width)
+return torch.stack(bits).float()"""),
+    "floor_log2_plus_one": (("shape", "bits"), """
+nr, nc = int(math.log2(height)) + 1, int(math.log2(width)) + 1
+rows = torch.arange(height).view(-1, 1).expand(height, width)
+cols = torch.arange(width).view(1, -1).expand(height, width)
+bits = [(rows >> i) & 1 for i in range(nr)] + [(cols >> j) & 1 for j in range(nc)]
+return torch.stack(bits).float()"""),
+    "at_least_one_bit": (("shape", "bits"), """
+nr = max(1, math.ceil(math.log2(height)))
+nc = max(1, math.ceil(math.log2(width)))
+rows = torch.arange(height).view(-1, 1).expand(height, width)
+cols = torch.arange(width).view(1, -1).expand(height, width)
+bits = [(rows >> i) & 1 for i in range(nr)] + [(cols >> j) & 1 for j in range(nc)]
+return torch.stack(bits).float()"""),
+    "integer_bits": (("shape",), """
+nr, nc = math.ceil(math.log2(height)), math.ceil(math.log2(width))
+rows = torch.arange(height).view(-1, 1).expand(height, width)
+cols = torch.arange(width).view(1, -1).expand(height, width)
+bits = [(rows >> i) & 1 for i in range(nr)] + [(cols >> j) & 1 for j in range(nc)]
+if not bits:
+    return torch.zeros(0, height, width, dtype=torch.long)
+return torch.stack(bits)"""),
+    "scaled_index_not_bits": (("bits",), """
+nr, nc = math.ceil(math.log2(height)), math.ceil(math.log2(width))
+rows = torch.arange(height).view(-1, 1).expand(height, width) / max(height - 1, 1)
+cols = torch.arange(width).view(1, -1).expand(height, width) / max(width - 1, 1)
+return torch.cat([rows.expand(nr, -1, -1), cols.expand(nc, -1, -1)]).float()"""),
+}
+
+MASK_CHECKS = """
+if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+    raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
+if mask_type not in ("A", "B"):
+    raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+c = kernel_size // 2
+"""
+
+
+def checked(body: str) -> str:
+    return MASK_CHECKS.strip("\n") + "\n" + body.strip("\n")
+
+
+PIXELCNN_MASK = {
+    "fill_the_past": (None, checked("""
+mask = torch.zeros(kernel_size, kernel_size)
+mask[:c] = 1.0
+mask[c, :c] = 1.0
+if mask_type == "B":
+    mask[c, c] = 1.0
+return mask""")),
+    "ones_then_cut_the_future": (None, checked("""
+mask = torch.ones(kernel_size, kernel_size)
+mask[c, c + (mask_type == "B"):] = 0
+mask[c + 1:] = 0
+return mask""")),
+    "raster_index": (None, checked("""
+index = torch.arange(kernel_size * kernel_size).view(kernel_size, kernel_size)  # raster order
+centre = c * kernel_size + c
+keep = index <= centre if mask_type == "B" else index < centre
+return keep.float()""")),
+    "loops": (None, checked("""
+mask = torch.zeros(kernel_size, kernel_size, dtype=torch.float32)
+for r in range(kernel_size):
+    for s in range(kernel_size):
+        if r < c or (r == c and s < c) or (r == c and s == c and mask_type == "B"):
+            mask[r, s] = 1
+return mask""")),
+    # mistakes ------------------------------------------------------------------------------
+    "a_and_b_swapped": (("values",), checked("""
+mask = torch.zeros(kernel_size, kernel_size)
+mask[:c] = 1.0
+mask[c, :c] = 1.0
+if mask_type == "A":
+    mask[c, c] = 1.0
+return mask""")),
+    "whole_centre_row_kept": (("values",), checked("""
+mask = torch.zeros(kernel_size, kernel_size)
+mask[:c + 1] = 1.0
+if mask_type == "A":
+    mask[c, c] = 0.0
+return mask""")),
+    "centre_row_hidden": (("values",), checked("""
+mask = torch.zeros(kernel_size, kernel_size)
+mask[:c] = 1.0
+if mask_type == "B":
+    mask[c, c] = 1.0
+return mask""")),
+    "centre_column_not_row": (("values",), checked("""
+mask = torch.zeros(kernel_size, kernel_size)
+mask[:, :c] = 1.0
+mask[:c, c] = 1.0
+if mask_type == "B":
+    mask[c, c] = 1.0
+return mask""")),
+    "boolean_mask": (("values",), checked("""
+index = torch.arange(kernel_size * kernel_size).view(kernel_size, kernel_size)
+centre = c * kernel_size + c
+return index <= centre if mask_type == "B" else index < centre""")),
+    "no_checks": (("errors",), """
+c = kernel_size // 2
+mask = torch.zeros(max(kernel_size, 0), max(kernel_size, 0))
+mask[:c] = 1.0
+mask[c, :c] = 1.0
+if mask_type == "B":
+    mask[c, c] = 1.0
+return mask"""),
+    "assert_not_raise": (("errors",), """
+assert kernel_size >= 1 and kernel_size % 2 == 1, "odd kernel_size >= 1"
+assert mask_type in ("A", "B"), "mask type A or B"
+c = kernel_size // 2
+mask = torch.zeros(kernel_size, kernel_size)
+mask[:c] = 1.0
+mask[c, :c] = 1.0
+if mask_type == "B":
+    mask[c, c] = 1.0
+return mask"""),
+}
+
+POSITIONS = """
+half = self.kernel_size // 2
+if self.positional:
+    pe = binary_positional_encoding(x.size(2), x.size(3)).to(x)  # (P, H, W)
+    pe = pe.expand(x.size(0), -1, -1, -1)  # (B, P, H, W)
+"""
+
+
+def stacks(shifts: str, loop: str) -> str:
+    """A forward: the two shifts, the positional channels, then the layers."""
+    cat = ("if self.positional:\n    v, h = torch.cat([v, pe], dim=1), torch.cat([h, pe], dim=1)\n")
+    return (POSITIONS.strip("\n") + "\n" + shifts.strip("\n") + "\n" + cat + loop.strip("\n")
+            + "\nreturn self.output(h)")
+
+
+LAYERS = """
+for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
+    v = F.relu(vertical(F.pad(v, (half, half, half, 0))))
+    h = F.relu(horizontal(F.pad(h, (half, 0))) + link(v))"""
+SHIFTS = """
+v = F.pad(x, (0, 0, 1, -1))
+h = F.pad(x, (1, -1))"""
+
+TWO_STACK = {
+    "pad_then_conv": (None, stacks(SHIFTS, LAYERS)),
+    "conv_padding_then_crop": (None, stacks("""
+height, width = x.shape[-2:]
+v = F.pad(x, (0, 0, 1, 0))[..., :height, :]
+h = F.pad(x, (1, 0))[..., :width]""", """
+for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
+    v = F.conv2d(v, vertical.weight, vertical.bias, padding=(half, half))[..., :height, :]
+    h = F.conv2d(h, horizontal.weight, horizontal.bias, padding=(0, half))[..., :width]
+    h = torch.relu(h + link(torch.relu(v)))
+    v = torch.relu(v)""")),
+    "cat_zeros": (None, stacks("""
+zero_row = x.new_zeros(x.size(0), 1, 1, x.size(3))
+zero_col = x.new_zeros(x.size(0), 1, x.size(2), 1)
+v = torch.cat([zero_row, x[:, :, :-1]], dim=2)
+h = torch.cat([zero_col, x[:, :, :, :-1]], dim=3)""", """
+for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
+    b, c, height, width = v.shape
+    v = torch.cat([v.new_zeros(b, c, height, half), v, v.new_zeros(b, c, height, half)], dim=3)
+    v = torch.cat([v.new_zeros(b, c, half, width + 2 * half), v], dim=2)
+    v = F.relu(vertical(v))
+    h = torch.cat([h.new_zeros(b, h.size(1), height, half), h], dim=3)
+    h = F.relu(horizontal(h) + link(v))""")),
+    "zero_pad_module_and_slices": (None, stacks("""
+v = torch.zeros_like(x)
+v[:, :, 1:] = x[:, :, :-1]
+h = torch.zeros_like(x)
+h[:, :, :, 1:] = x[:, :, :, :-1]""", """
+pad_v = nn.ZeroPad2d((half, half, half, 0))
+pad_h = nn.ZeroPad2d((half, 0, 0, 0))
+for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
+    v = F.relu(vertical(pad_v(v)))
+    h = F.relu(horizontal(pad_h(h)) + link(v))""")),
+    # mistakes ------------------------------------------------------------------------------
+    "shifts_on_the_wrong_axes": (("is_causal", "sees_its_past", "values"), stacks("""
+v = F.pad(x, (1, -1))
+h = F.pad(x, (0, 0, 1, -1))""", LAYERS)),
+    "vertical_not_shifted": (("is_causal", "sees_its_past", "values"), stacks("""
+v = x
+h = F.pad(x, (1, -1))""", LAYERS)),
+    "horizontal_not_shifted": (("is_causal", "sees_its_past", "values"), stacks("""
+v = F.pad(x, (0, 0, 1, -1))
+h = x""", LAYERS)),
+    "vertical_padded_below": (("is_causal", "sees_its_past", "values"), stacks(SHIFTS, """
+for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
+    v = F.relu(vertical(F.pad(v, (half, half, 0, half))))
+    h = F.relu(horizontal(F.pad(h, (half, 0))) + link(v))""")),
+    "horizontal_padded_on_the_right": (("is_causal", "sees_its_past", "values"), stacks(SHIFTS, """
+for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
+    v = F.relu(vertical(F.pad(v, (half, half, half, 0))))
+    h = F.relu(horizontal(F.pad(h, (0, half))) + link(v))""")),
+    "shifted_again_every_layer": (("sees_its_past", "values"), stacks(SHIFTS, """
+for layer, (vertical, horizontal, link) in enumerate(
+        zip(self.vertical, self.horizontal, self.down_to_right)):
+    if layer:
+        v, h = F.pad(v, (0, 0, 1, -1)), F.pad(h, (1, -1))
+    v = F.relu(vertical(F.pad(v, (half, half, half, 0))))
+    h = F.relu(horizontal(F.pad(h, (half, 0))) + link(v))""")),
+    "no_link_between_stacks": (("sees_its_past", "values"), stacks(SHIFTS, """
+for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
+    v = F.relu(vertical(F.pad(v, (half, half, half, 0))))
+    h = F.relu(horizontal(F.pad(h, (half, 0))))""")),
+    "positions_shifted_with_the_image": (("values",), POSITIONS.strip("\n") + """
+if self.positional:
+    x = torch.cat([x, pe], dim=1)
+v = F.pad(x, (0, 0, 1, -1))
+h = F.pad(x, (1, -1))""" + LAYERS + "\nreturn self.output(h)"),
+    "positional_channels_forgotten": (("shape", "is_causal", "sees_its_past", "values"),
+                                      """
+half = self.kernel_size // 2
+v = F.pad(x, (0, 0, 1, -1))
+h = F.pad(x, (1, -1))""" + LAYERS + "\nreturn self.output(h)"),
+}
+
+VARIANTS = {"binary_positional_encoding": BINARY_POSITIONAL_ENCODING,
+            "pixelcnn_mask": PIXELCNN_MASK, "two_stack_pixelcnn": TWO_STACK}
+ISOLATION = {"broken_encoding_then_right_model": (
+    {"binary_positional_encoding": ("return torch.zeros(1, height, width)",)},
+    "two_stack_pixelcnn")}
+
+
+def samples(kit) -> dict:
+    """{student: make(released notebook) -> notebook}: right in several ways, and wrong in the
+    ways PixelCNNs go wrong."""
+    made = {"perfect": kit.with_answers(), "blank": lambda nb: nb}
+    for table, name in [("binary_positional_encoding", "python_loops"),
+                        ("two_stack_pixelcnn", "conv_padding_then_crop"),
+                        ("binary_positional_encoding", "most_significant_bit_first"),
+                        ("pixelcnn_mask", "a_and_b_swapped"),
+                        ("pixelcnn_mask", "whole_centre_row_kept"),
+                        ("two_stack_pixelcnn", "shifts_on_the_wrong_axes"),
+                        ("two_stack_pixelcnn", "no_link_between_stacks")]:
+        made[f"ex04_{name}"] = kit.with_answers(**{table: kit.variant(table, name)})
+    return made
