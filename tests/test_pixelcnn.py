@@ -184,6 +184,33 @@ def test_training_learns_the_digits():
         train_images(model, train, 17)
 
 
+def test_validation_keeps_the_best_epoch_and_ema_averages_the_weights():
+    train, val, _ = digits_split()
+    torch.manual_seed(0)
+    model = TwoStackPixelCNN(17, 8, 3, 1)
+    history = train_images(model, train[:128], 17, epochs=6, lr=3e-2, schedule="cosine",
+                           ema=0.9, val_images=val[:64], progress=False)
+    best = history["best_epoch"][0]
+    assert history["val_nll"][best - 1] == min(history["val_nll"])
+    # the model holds the best epoch's (averaged) weights, not the last ones
+    assert image_nll(model, val[:64], 17) == pytest.approx(min(history["val_nll"]), rel=1e-6)
+    for bad, match in [({"schedule": "linear"}, "schedule"), ({"ema": 1.0}, "ema")]:
+        with pytest.raises(ValueError, match=match):
+            train_images(model, train[:8], 17, epochs=1, progress=False, **bad)
+
+
+def test_ema_of_zero_is_plain_training():
+    train, _, _ = digits_split()
+    models = []
+    for ema in (None, 0.0):
+        torch.manual_seed(0)
+        model = TwoStackPixelCNN(17, 4, 3, 1)
+        train_images(model, train[:64], 17, epochs=2, lr=1e-2, ema=ema, progress=False)
+        models.append(model)
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 class RasterCounter(nn.Module):
     """All mass on (number of pixels before (i, j) in raster order) % levels."""
 

@@ -8,6 +8,8 @@ position; ``nats_to_bits`` converts (divide by ln 2).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import time
 
@@ -134,47 +136,108 @@ def image_nll(model: nn.Module, images: torch.Tensor, nb_levels: int,
 
 def train_images(model: nn.Module, train_images: torch.Tensor, nb_levels: int, *,
                  epochs: int | None = None, seconds: float | None = None, batch_size: int = 64,
-                 lr: float = 1e-3, test_images: torch.Tensor | None = None, seed: int = 0,
-                 progress: bool = True) -> dict[str, list[float]]:
+                 lr: float = 1e-3, schedule: str = "constant", ema: float | None = None,
+                 val_images: torch.Tensor | None = None, test_images: torch.Tensor | None = None,
+                 seed: int = 0, progress: bool = True) -> dict[str, list[float]]:
     """Train an image model with Adam on the NLL of every pixel at once (one pass per batch).
 
-    Stops after ``epochs`` or once ``seconds`` of training have passed (evaluations on
-    ``test_images`` do not count), whichever comes first. Returns ``train_nll`` and ``test_nll``
-    in nats per image, and ``seconds`` of training, per epoch."""
+    Stops after ``epochs``, or before the batch that would take training past ``seconds`` (judged
+    by the time of the batch before; evaluations do not count), whichever comes first.
+    ``schedule="cosine"`` lowers the learning rate from ``lr`` to 0 along a half cosine over the
+    run (its progress is the larger of the epoch and time fractions);
+    ``ema=0.99`` keeps an exponential moving average of the weights (Polyak averaging), which is
+    what gets evaluated and kept. With ``val_images``, the weights of the epoch with the lowest
+    validation NLL are loaded into the model at the end (early stopping without a wasted run).
+
+    Returns ``train_nll``, ``val_nll`` and ``test_nll`` in nats per image and ``seconds`` of
+    training, per epoch, and ``best_epoch`` (1-based; the last epoch without ``val_images``)."""
     from toylib.images import images_to_input
 
     if epochs is None and seconds is None:
         raise ValueError("give epochs, seconds or both")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    if ema is not None and not 0.0 <= ema < 1.0:
+        raise ValueError(f"ema must be a decay in [0, 1), got {ema!r}")
     check_int("batch_size", batch_size)
     epochs = math.inf if epochs is None else check_int("epochs", epochs, 0)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    history: dict[str, list[float]] = {"train_nll": [], "test_nll": [], "seconds": []}
-    trained, epoch, out_of_time = 0.0, 0, False
-    model.train()
+    averaged = [p.detach().clone() for p in model.parameters()] if ema is not None else None
+    history: dict[str, list[float]] = {"train_nll": [], "val_nll": [], "test_nll": [],
+                                       "seconds": [], "best_epoch": []}
+    trained, last, epoch, out_of_time = 0.0, 0.0, 0, False
+    best, best_state = math.inf, None
     bar = tqdm(total=None if epochs == math.inf else epochs, desc="training (images)",
                disable=not progress)
     while epoch < epochs and not out_of_time:
+        model.train()
         total, count = 0.0, 0
-        for idx in torch.randperm(train_images.size(0), generator=generator).split(batch_size):
+        order = torch.randperm(train_images.size(0), generator=generator)  # (N,)
+        for step, idx in enumerate(order.split(batch_size)):
+            if seconds is not None and trained + last > seconds:  # the next batch would overrun
+                out_of_time = True
+                break
             start = time.perf_counter()
+            if schedule == "cosine":
+                done = max((epoch + step * batch_size / len(order)) / epochs,
+                           trained / seconds if seconds else 0.0)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
             batch = train_images[idx]  # (b, H, W)
             logits = model(images_to_input(batch, nb_levels))  # (b, L, H, W)
             loss = F.cross_entropy(logits, batch, reduction="sum") / batch.size(0)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if averaged is not None:
+                with torch.no_grad():
+                    for mean, p in zip(averaged, model.parameters(), strict=True):
+                        mean.lerp_(p, 1.0 - ema)
             total, count = total + loss.item() * batch.size(0), count + batch.size(0)
-            trained += time.perf_counter() - start
-            if seconds is not None and trained > seconds:
-                out_of_time = True
-                break
+            last = time.perf_counter() - start
+            trained += last
+        if count == 0:  # the budget ran out at the end of the previous epoch
+            break
         epoch += 1
         history["train_nll"].append(total / count)
-        if test_images is not None:
-            history["test_nll"].append(image_nll(model, test_images, nb_levels))
         history["seconds"].append(trained)
+        with _weights(model, averaged):
+            if val_images is not None:
+                history["val_nll"].append(image_nll(model, val_images, nb_levels))
+                if history["val_nll"][-1] < best:
+                    best, best_state = history["val_nll"][-1], copy.deepcopy(model.state_dict())
+                    history["best_epoch"] = [epoch]
+            if test_images is not None:
+                history["test_nll"].append(image_nll(model, test_images, nb_levels))
         bar.update(1)
         bar.set_postfix_str(f"train {history['train_nll'][-1]:.2f} nats/image")
     bar.close()
+    if averaged is not None:
+        with torch.no_grad():
+            for mean, p in zip(averaged, model.parameters(), strict=True):
+                p.copy_(mean)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if not history["best_epoch"]:
+        history["best_epoch"] = [epoch]
     return history
+
+
+@contextlib.contextmanager
+def _weights(model: nn.Module, averaged: list[torch.Tensor] | None):
+    """Swap the averaged weights into ``model`` for the duration of the block."""
+    if averaged is None:
+        yield
+        return
+    params = list(model.parameters())
+    saved = [p.detach().clone() for p in params]
+    with torch.no_grad():
+        for p, mean in zip(params, averaged, strict=True):
+            p.copy_(mean)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, kept in zip(params, saved, strict=True):
+                p.copy_(kept)
