@@ -98,6 +98,21 @@ def test_masked_stack_has_a_blind_spot_and_two_stacks_do_not():
         assert blind_spot(dependency_map_2d(masked, 8, 8), i, j, 3), (i, j)
 
 
+def test_residual_and_dropout_keep_the_two_stacks_causal():
+    torch.manual_seed(0)
+    model = TwoStackPixelCNN(5, 8, 3, 3, residual=True, dropout=0.3).eval()
+    assert_causal_2d(model, 6, 7)
+    deps = dependency_map_2d(model, 6, 7)
+    assert blind_spot(deps, 5, 3, 3) == []
+    x = images_to_input(torch.randint(0, 5, (2, 6, 7)), 5)  # (2, 1, 6, 7)
+    torch.testing.assert_close(model(x), model(x))  # eval: no dropout
+    plain = TwoStackPixelCNN(5, 8, 3, 3)
+    plain.load_state_dict(model.state_dict())
+    assert not torch.allclose(plain(x), model(x))  # the residual path changes the function
+    with pytest.raises(ValueError, match="dropout"):
+        TwoStackPixelCNN(5, dropout=1.0)
+
+
 def test_positions_are_known_channels_not_leaks():
     class ReadsChannelOne(nn.Module):  # channel 1 is read everywhere, channel 0 causally
         def forward(self, x):

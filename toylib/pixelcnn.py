@@ -129,12 +129,19 @@ class TwoStackPixelCNN(nn.Module):
     (``F.pad(x, (1, -1))``), then convolutions of kernel (1, k//2 + 1) padded on the left: pixel
     (i, j) sees row i left of j, plus, through a 1x1 convolution, the vertical stack at (i, j).
     A 1x1 convolution of the horizontal stack gives the logits. With ``positional=True`` the
-    binary position channels are appended to the (shifted) input of both stacks."""
+    binary position channels are appended to the (shifted) input of both stacks. For deeper nets,
+    ``residual=True`` adds each horizontal layer's output to its input (from the second layer on,
+    He et al., 2016) and ``dropout`` drops units of the horizontal stack while training; both
+    keep the model causal."""
 
     def __init__(self, nb_levels: int, nb_channels: int = 32, kernel_size: int = 5,
                  nb_layers: int = 2, positional: bool = False,
-                 image_size: tuple[int, int] = (8, 8)) -> None:
+                 image_size: tuple[int, int] = (8, 8), residual: bool = False,
+                 dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.residual, self.dropout = residual, dropout
         self.nb_levels = check_int("nb_levels", nb_levels, 2)
         if check_int("kernel_size", kernel_size) % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
@@ -161,10 +168,13 @@ class TwoStackPixelCNN(nn.Module):
         half = self.kernel_size // 2
         v = _with_positions(F.pad(x, (0, 0, 1, -1)), self.positional)  # rows above: shift down
         h = _with_positions(F.pad(x, (1, -1)), self.positional)  # the left: shift right
-        for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right,
-                                              strict=True):
+        for index, (vertical, horizontal, link) in enumerate(zip(
+                self.vertical, self.horizontal, self.down_to_right, strict=True)):
             v = F.relu(vertical(F.pad(v, (half, half, half, 0))))  # (B, C, H, W)
-            h = F.relu(horizontal(F.pad(h, (half, 0))) + link(v))  # (B, C, H, W)
+            new = F.relu(horizontal(F.pad(h, (half, 0))) + link(v))  # (B, C, H, W)
+            if self.dropout:
+                new = F.dropout(new, self.dropout, self.training)
+            h = h + new if self.residual and index else new  # (B, C, H, W)
         return self.output(h)  # (B, nb_levels, H, W)
 
 

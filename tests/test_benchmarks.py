@@ -1,0 +1,30 @@
+"""The benchmark scripts run and print the JSON keys that other tools read (tiny settings: the
+figures themselves are measured by ``make bench-*``, not here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_json(script: str, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args, "--json"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def test_pixelcnn_benchmark_prints_its_keys():
+    result = run_json("pixelcnn_digits.py", "--seconds", "0.5", "--layers", "1",
+                      "--channels", "4", "--threads", "1")
+    for key in ("test_nll_nats", "train_seconds", "threads", "positional",
+                "test_nll_nats_without_pe"):
+        assert key in result, key
+    assert result["positional"] is True and result["threads"] == 1
+    assert 0 < result["train_seconds"] <= 0.5
+    assert 0 < result["test_nll_nats"] < 400 and 0 < result["test_nll_nats_without_pe"] < 400
+    assert result["target_met"] is False  # one thread, not the benchmark's setting
