@@ -17,6 +17,32 @@ from toylib.data import tokens_to_input
 from toylib.layers import check_int
 
 
+def _start(nb_sequences: int, length: int, prefix: torch.Tensor | None,
+           temperature: float) -> tuple[torch.Tensor, int]:
+    """The token table (N, T), the prefix written in, and the first position to draw."""
+    check_int("nb_sequences", nb_sequences)
+    check_int("length", length)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    tokens = torch.zeros(nb_sequences, length, dtype=torch.long)  # (N, T)
+    if prefix is None:
+        return tokens, 0
+    prefix = prefix.expand(nb_sequences, -1) if prefix.dim() == 1 else prefix  # (N, P)
+    if prefix.dim() != 2 or prefix.size(0) != nb_sequences or prefix.size(1) > length:
+        raise ValueError(
+            f"prefix must have shape (P,) or ({nb_sequences}, P) with P <= {length}, "
+            f"got {tuple(prefix.shape)}"
+        )
+    tokens[:, : prefix.size(1)] = prefix
+    return tokens, prefix.size(1)
+
+
+def _draw(logits: torch.Tensor, temperature: float,
+          generator: torch.Generator | None) -> torch.Tensor:
+    probs = torch.softmax(logits / temperature, dim=-1)  # (N, C)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (N,)
+
+
 @torch.no_grad()
 def sample(
     model: nn.Module,
@@ -28,41 +54,69 @@ def sample(
     prefix: torch.Tensor | None = None,
     temperature: float = 1.0,
     progress: bool = False,
+    window: int | None = None,
 ) -> torch.Tensor:
     """Draw ``nb_sequences`` sequences of ``length`` tokens: LongTensor (N, T).
 
     ``model`` maps (N, 1, t) floats to (N, t, nb_classes) logits, the logits at position t being
     a distribution over x_t given x_{<t} (e.g. ``toylib.models.ToyCausalNet``). With ``prefix``
-    (N, P) or (P,) the first P tokens are given and the rest is sampled. The model runs in eval
-    mode and is put back in the mode it had.
+    (N, P) or (P,) the first P tokens are given and the rest is sampled. Each step runs the model
+    on the whole prefix; with ``window=R`` (the receptive field) on the last R tokens only, which
+    gives the same logits for a net that reads R inputs. The model runs in eval mode and is put
+    back in the mode it had.
     """
-    check_int("nb_sequences", nb_sequences)
-    check_int("length", length)
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    tokens = torch.zeros(nb_sequences, length, dtype=torch.long)  # (N, T)
-    start = 0
-    if prefix is not None:
-        prefix = prefix.expand(nb_sequences, -1) if prefix.dim() == 1 else prefix  # (N, P)
-        if prefix.dim() != 2 or prefix.size(0) != nb_sequences or prefix.size(1) > length:
-            raise ValueError(
-                f"prefix must have shape (P,) or ({nb_sequences}, P) with P <= {length}, "
-                f"got {tuple(prefix.shape)}"
-            )
-        tokens[:, : prefix.size(1)] = prefix
-        start = prefix.size(1)
+    tokens, start = _start(nb_sequences, length, prefix, temperature)
+    if window is not None:
+        check_int("window", window)
     was_training = model.training
     model.eval()
     try:
         for t in tqdm(range(start, length), desc="sampling", disable=not progress, leave=False):
-            logits = model(tokens_to_input(tokens[:, : t + 1], nb_classes))  # (N, t+1, C)
-            if logits.dim() != 3 or logits.shape[1:] != (t + 1, nb_classes):
+            first = 0 if window is None else max(0, t - window)
+            logits = model(tokens_to_input(tokens[:, first : t + 1], nb_classes))  # (N, t+1, C)
+            if logits.dim() != 3 or logits.shape[1:] != (t + 1 - first, nb_classes):
                 raise ValueError(
                     f"the model must return logits of shape (N, T, {nb_classes}); for an input "
-                    f"of {t + 1} steps it returned {tuple(logits.shape)}"
+                    f"of {t + 1 - first} steps it returned {tuple(logits.shape)}"
                 )
-            probs = torch.softmax(logits[:, t] / temperature, dim=-1)  # (N, C)
-            tokens[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (N,)
+            tokens[:, t] = _draw(logits[:, -1], temperature, generator)  # (N,)
+    finally:
+        model.train(was_training)
+    return tokens
+
+
+@torch.no_grad()
+def sample_cached(
+    model: nn.Module,
+    nb_sequences: int,
+    length: int,
+    nb_classes: int,
+    *,
+    generator: torch.Generator | None = None,
+    prefix: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    progress: bool = False,
+) -> torch.Tensor:
+    """``sample`` with every layer's past cached (``toylib.streaming.StreamingNet``): one step
+    costs O(layers) whatever the length. Same signature, and under the same generator the same
+    tokens as ``sample`` (the logits agree to round-off). For the nets of ``toylib.models``."""
+    from toylib.streaming import StreamingNet
+
+    tokens, start = _start(nb_sequences, length, prefix, temperature)
+    was_training = model.training
+    model.eval()
+    try:
+        net = StreamingNet(model, nb_sequences, next(model.parameters()).dtype)
+        values = tokens_to_input(tokens, nb_classes)[:, 0]  # (N, T), the prefix's values
+        previous = None
+        for t in tqdm(range(length), desc="sampling (cached)", disable=not progress,
+                      leave=False):
+            logits = net.step(previous)  # (N, C)
+            if t >= start:
+                tokens[:, t] = _draw(logits, temperature, generator)  # (N,)
+                values[:, t] = tokens[:, t].float() * (2.0 / (nb_classes - 1)) - 1.0  # as
+                # tokens_to_input computes it, without its checks (a step is microseconds)
+            previous = values[:, t]
     finally:
         model.train(was_training)
     return tokens
@@ -85,6 +139,53 @@ def sample_images(model: nn.Module, nb_images: int, height: int, width: int, nb_
             for j in range(width):
                 logits = model(images_to_input(images, nb_levels))  # (N, L, H, W)
                 probs = torch.softmax(logits[:, :, i, j], dim=-1)  # (N, L)
+                images[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    finally:
+        model.train(was_training)
+    return images
+
+
+@torch.no_grad()
+def sample_images_cached(model: nn.Module, nb_images: int, height: int, width: int,
+                         nb_levels: int, *,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+    """``sample_images`` for a ``toylib.pixelcnn.TwoStackPixelCNN``, reusing work across pixels:
+    the vertical stack reads only the rows above, so it runs once per row (H passes, not H * W);
+    the horizontal stack runs on the current row alone (a 1 x W strip) for each pixel. Same
+    signature, and under the same generator the same images as ``sample_images``."""
+    import torch.nn.functional as F
+
+    from toylib.images import images_to_input
+    from toylib.pixelcnn import TwoStackPixelCNN, _with_positions
+
+    if not isinstance(model, TwoStackPixelCNN):
+        raise ValueError(f"sample_images_cached needs a TwoStackPixelCNN, got "
+                         f"{type(model).__name__} (use sample_images)")
+    check_int("nb_images", nb_images)
+    images = torch.zeros(nb_images, check_int("height", height), check_int("width", width),
+                         dtype=torch.long)  # (N, H, W)
+    half = model.kernel_size // 2
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(height):
+            x = images_to_input(images, nb_levels)  # (N, 1, H, W): rows < i are final
+            v = _with_positions(F.pad(x, (0, 0, 1, -1)), model.positional)  # rows above
+            links = []
+            for vertical, link in zip(model.vertical, model.down_to_right, strict=True):
+                v = F.relu(vertical(F.pad(v, (half, half, half, 0))))  # (N, C, H, W)
+                links.append(link(v[:, :, i : i + 1]))  # (N, C, 1, W): row i, final
+            for j in range(width):
+                row = images_to_input(images[:, i : i + 1], nb_levels)  # (N, 1, 1, W)
+                h = F.pad(row, (1, -1))  # (N, 1, 1, W): the pixels to the left
+                if model.positional:
+                    h = torch.cat([h, _with_positions(x, True)[:, 1:, i : i + 1]], dim=1)
+                for index, (horizontal, linked) in enumerate(zip(model.horizontal, links,
+                                                                 strict=True)):
+                    new = F.relu(horizontal(F.pad(h, (half, 0))) + linked)  # (N, C, 1, W)
+                    h = h + new if model.residual and index else new
+                logits = model.output(h)[:, :, 0, j]  # (N, L)
+                probs = torch.softmax(logits, dim=-1)  # (N, L)
                 images[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
     finally:
         model.train(was_training)
