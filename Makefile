@@ -16,12 +16,13 @@ ARGS ?=
 # Jupyter refuses to start as root (containers, cloud sandboxes) unless told it is on purpose
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup lab test release bench-grading bench-pixelcnn clean-venv
+.PHONY: help setup lab test release bench-grading bench-pixelcnn bench-sampling clean-venv
 help:
 	@echo "make lab    open the course in JupyterLab (ARGS=\"--no-browser --port=8899\" to pass options)"
 	@echo "make test   run every check: lint, toylib tests, lecture notebooks, exercises, grader"
 	@echo "make bench-grading   seconds per submission, --jobs 1 vs 2 (ARGS=--json for machines)"
 	@echo "make bench-pixelcnn  PixelCNN test NLL on the digits in 60 s, with/without positions"
+	@echo "make bench-sampling  ms per sampled step: naive vs receptive-field window vs cached"
 
 $(PY):
 	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "error: python3.11 not found: install Python 3.11 first"; exit 1; }
@@ -60,6 +61,9 @@ bench-grading: setup
 
 bench-pixelcnn: setup
 	$(PY) benchmarks/pixelcnn_digits.py $(ARGS)
+
+bench-sampling: setup
+	$(PY) benchmarks/cached_sampling.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -28,3 +28,16 @@ def test_pixelcnn_benchmark_prints_its_keys():
     assert 0 < result["train_seconds"] <= 0.5
     assert 0 < result["test_nll_nats"] < 400 and 0 < result["test_nll_nats_without_pe"] < 400
     assert result["target_met"] is False  # one thread, not the benchmark's setting
+
+
+def test_cached_sampling_benchmark_prints_its_keys(tmp_path):
+    result = run_json("cached_sampling.py", "--lengths", "30", "--steps", "3",
+                      "--threads", "1", "--pixelcnn-sizes", "4", "--plot",
+                      str(tmp_path / "plot.png"))
+    for key in ("naive_ms_per_step", "window_ms_per_step", "cached_ms_per_step",
+                "max_abs_logit_diff", "identical_tokens", "threads"):
+        assert key in result, key
+    assert result["identical_tokens"] is True and result["threads"] == 1
+    assert result["max_abs_logit_diff"] < 1e-5
+    assert result["pixelcnn"][0]["identical_images"] is True
+    assert (tmp_path / "plot.png").stat().st_size > 1000
