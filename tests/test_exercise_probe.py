@@ -38,6 +38,8 @@ def test_special_floats() -> None:
     torch.randn(2, 3, 4), torch.arange(6).view(2, 3), torch.tensor(True), torch.zeros(0, 5),
     torch.randn(3, dtype=torch.float64), torch.randn(4).to(torch.bfloat16),
     torch.randn(4, 4).t(),  # not contiguous
+    torch.randn(1, 1, 5, dtype=torch.float64)[..., -1],  # sizes 1 with strides of 5
+    torch.randn(1, 3, 1)[:, 1:2],
 ])
 def test_tensors_keep_dtype_shape_and_values(tensor) -> None:
     back = decode(json.loads(json.dumps(encode(tensor))))

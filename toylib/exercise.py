@@ -130,7 +130,9 @@ def _encode_tensor(tensor: torch.Tensor) -> list:
         raise DataError(f"tensors of dtype {tensor.dtype} are not sent; convert to float32")
     if tensor.layout != torch.strided:
         raise DataError("only dense tensors are sent (call .to_dense())")
-    tensor = tensor.detach().to("cpu").contiguous()
+    # a copy in standard strides: .contiguous() keeps odd strides on dimensions of size 1, which
+    # view(torch.uint8) refuses (e.g. y[..., -1] of a (1, 1, T) tensor)
+    tensor = tensor.detach().to("cpu").clone(memory_format=torch.contiguous_format)
     raw = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
     if len(raw) > MAX_TENSOR_BYTES:
         raise DataError(f"a tensor of {len(raw)} bytes is too large to send")
