@@ -46,9 +46,10 @@ HONEST = ["perfect", "blank", "right_padding_leak", "buggy_generate", "noisy_but
           "two_notebooks", "symlink_to_solution", "notebook_50mb", "ex01_argmax",
           "ex01_changes_x_in_place", "ex01_mask_includes_t", "ex01_mask_of_ones",
           "ex01_python_loops", "ex01_shared_t", "ex01_shows_position_t", "ex01_t_off_by_one",
-          "ex01_values_not_zeroed", "ex01_where_and_stack", "ex03_conv_padding_then_crop",
-          "ex03_dilation_ignored", "ex03_forgets_the_one", "ex03_no_residual",
-          "ex03_padding_both_sides", "ex03_unfold", "ex03_zero_padding_in_max",
+          "ex01_values_not_zeroed", "ex01_where_and_stack", "ex03_cached_dilation_ignored",
+          "ex03_conv_padding_then_crop", "ex03_dilation_ignored", "ex03_forgets_the_one",
+          "ex03_no_residual", "ex03_padding_both_sides", "ex03_queue_one_too_short", "ex03_unfold",
+          "ex03_wrong_end_popped", "ex03_zero_padding_in_max",
           "ex02_fft_convolution", "ex03_leak_forgot_strict", "ex03_leak_other_ways",
           "ex03_leak_padding_values", "ex03_leak_shifted_fixes", "ex03_leak_swapped_pairs",
           "ex03_leak_time_statistics", "ex04_a_and_b_swapped", "ex04_conv_padding_then_crop",
@@ -259,7 +260,7 @@ def test_hostile_code_left_nothing_on_the_host(batch) -> None:
 
 
 @pytest.mark.parametrize("assignment, tests", [("01_masked_input", 10), (ASSIGNMENT, 11),
-                                               ("03_dilation", 12), ("03_find_the_leak", 24),
+                                               ("03_dilation", 15), ("03_find_the_leak", 24),
                                                ("04_pixelcnn", 8)])
 def test_blank_exercise_fails_every_test_cell(batch, assignment: str, tests: int) -> None:
     nb = nbformat.read(batch.out / "autograded" / "blank" / assignment / f"{assignment}.ipynb",

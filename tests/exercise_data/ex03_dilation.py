@@ -1,4 +1,5 @@
-"""Exercise 03 (receptive field, causal pooling, the TCN block): answer variants and samples.
+"""Exercise 03 (receptive field, causal pooling, the TCN block, the cached step): answer variants
+and samples.
 
 Data only (see ``tests/exercise_data/__init__.py``): right ways to write each answer, the mistakes
 students make with the exact test cells each one fails, and the sample submissions.
@@ -191,9 +192,135 @@ h = F.relu(self.conv2(F.pad(h, (left, 0))))
 return F.relu(h + (x if self.downsample is None else self.downsample(x)))""")),
 }
 
+# CachedCausalConv1d: two regions, __init__ then step ---------------------------------------
+SIZE = "size = (conv.kernel_size - 1) * conv.dilation\n"
+ZERO = "zero = conv.conv.weight.new_zeros(batch_size, conv.in_channels)\n"
+DEQUE = SIZE + ZERO + "self.queue = collections.deque([zero] * size, maxlen=size)"
+STEP = """
+weight, bias = self.conv.conv.weight, self.conv.conv.bias
+k, d = self.conv.kernel_size, self.conv.dilation
+x = x_t.to(weight.dtype)
+taps = {taps}
+y = sum(torch.einsum("oi,bi->bo", weight[:, :, j], tap) for j, tap in enumerate(taps))
+if bias is not None:
+    y = y + bias
+self.queue.append(x.clone())
+return y.to(x_t.dtype)"""
+
+
+def step(taps: str = "[self.queue[j * d] for j in range(k - 1)] + [x]") -> str:
+    return STEP.format(taps=taps)
+
+
+RING = """
+self.size = (conv.kernel_size - 1) * conv.dilation
+self.buffer = conv.conv.weight.new_zeros(self.size, batch_size, conv.in_channels)
+self.t = 0"""
+RING_STEP = """
+weight, bias = self.conv.conv.weight, self.conv.conv.bias
+k, d = self.conv.kernel_size, self.conv.dilation
+x = x_t.to(weight.dtype)
+y = x @ weight[:, :, -1].T
+for j in range(k - 1):
+    y = y + self.buffer[(self.t - (k - 1 - j) * d) % self.size] @ weight[:, :, j].T
+if bias is not None:
+    y = y + bias
+{store}
+self.t += 1
+return y.to(x_t.dtype)"""
+LIST = SIZE + """dtype = conv.conv.weight.dtype
+self.past = [torch.zeros(batch_size, conv.in_channels, dtype=dtype) for _ in range(size)]"""
+LIST_STEP = """
+weight, bias = self.conv.conv.weight, self.conv.conv.bias
+k, d = self.conv.kernel_size, self.conv.dilation
+x = x_t.to(weight.dtype)
+y = x @ weight[:, :, -1].T
+for j in range(k - 1):
+    y = y + self.past[j * d] @ weight[:, :, j].T
+if bias is not None:
+    y = y + bias
+self.past.append(x)
+self.past.{pop}
+return y.to(x_t.dtype)"""
+CAT = """
+self.buffer = conv.conv.weight.new_zeros(batch_size, conv.in_channels,
+                                         (conv.kernel_size - 1) * conv.dilation)"""
+CAT_STEP = """
+weight = self.conv.conv.weight
+window = torch.cat([self.buffer, x_t.to(weight.dtype)[..., None]], dim=-1)
+y = F.conv1d(window, weight, self.conv.conv.bias, dilation=self.conv.dilation){crop}
+self.buffer = window[..., 1:]
+return y.to(x_t.dtype)"""
+
+CACHED_STEP = {
+    "deque_maxlen": (None, (DEQUE, step())),
+    "tensor_cat_and_slice": (None, (CAT, CAT_STEP.format(crop="[..., 0]"))),
+    "ring_buffer": (None, (RING, RING_STEP.format(
+        store="if self.size:\n    self.buffer[self.t % self.size] = x"))),
+    "list_pop_front": (None, (LIST, LIST_STEP.format(pop="pop(0)"))),
+    "stack_and_einsum": (None, (DEQUE, """
+weight, bias = self.conv.conv.weight, self.conv.conv.bias
+x = x_t.to(weight.dtype)
+window = torch.stack([*self.queue, x], dim=-1)
+y = torch.einsum("bik,oik->bo", window[..., :: self.conv.dilation], weight)
+if bias is not None:
+    y = y + bias
+self.queue.append(x)
+return y.to(x_t.dtype)""")),
+    "layer_on_the_window": (None, (DEQUE, """
+x = x_t.to(self.conv.conv.weight.dtype)
+window = torch.stack([*self.queue, x], dim=-1)
+self.queue.append(x)
+return self.conv(window)[..., -1].to(x_t.dtype)""")),
+    # keeps (k - 1) d + 1 inputs: the memory test tolerates one more input than needed
+    "push_first_keeps_one_more": (None, (
+        SIZE + ZERO + "self.queue = collections.deque([zero] * (size + 1), maxlen=size + 1)", """
+weight, bias = self.conv.conv.weight, self.conv.conv.bias
+self.queue.append(x_t.to(weight.dtype))
+taps = [self.queue[j * self.conv.dilation] for j in range(self.conv.kernel_size)]
+y = sum(tap @ weight[:, :, j].T for j, tap in enumerate(taps))
+return (y if bias is None else y + bias).to(x_t.dtype)""")),
+    # mistakes ------------------------------------------------------------------------------
+    "queue_one_too_short": (("values",), (
+        "size = max(0, (conv.kernel_size - 1) * conv.dilation - 1)\n" + ZERO
+        + "self.queue = collections.deque([zero] * size, maxlen=size)", step())),
+    "wrong_end_popped": (("values",), (LIST, LIST_STEP.format(pop="pop()"))),
+    "dilation_ignored": (("values",), (
+        "size = conv.kernel_size - 1\n" + ZERO
+        + "self.queue = collections.deque([zero] * size, maxlen=size)",
+        step("[self.queue[j] for j in range(k - 1)] + [x]"))),
+    "queue_grows_forever": (("memory",), (
+        SIZE + ZERO + "self.queue = collections.deque([zero] * size)",
+        step("[self.queue[-(k - 1 - j) * d] for j in range(k - 1)] + [x]"))),
+    "shared_queue": (("fresh_start",), (
+        SIZE + ZERO + "CachedCausalConv1d.queue = collections.deque([zero] * size, maxlen=size)",
+        step())),
+    "queue_kept_on_the_layer": (("fresh_start",), (SIZE + ZERO + """
+if not hasattr(conv, "queue"):
+    conv.queue = collections.deque([zero] * size, maxlen=size)
+self.queue = conv.queue""", step())),
+    "present_hidden": (("values",), (
+        SIZE + ZERO + "self.queue = collections.deque([zero] * (size + 1), maxlen=size + 1)",
+        step("[self.queue[j * d] for j in range(k)]"))),
+    "bias_none_crashes": (("values",), (DEQUE, step().replace(
+        "if bias is not None:\n    y = y + bias", "y = y + bias"))),
+    "zeros_in_float32": (("values",), (
+        SIZE + "zero = torch.zeros(batch_size, conv.in_channels)\n"
+        + "self.queue = collections.deque([zero] * size, maxlen=size)",
+        step().replace("x = x_t.to(weight.dtype)", "x = x_t"))),
+    "ring_buffer_breaks_for_k1": (("values",), (RING, RING_STEP.format(
+        store="self.buffer[self.t % self.size] = x"))),
+    "returns_float64": (("fresh_start",), (DEQUE, step().replace(
+        "return y.to(x_t.dtype)", "return y.double()"))),
+    "output_not_squeezed": (("values", "fresh_start", "memory"), (
+        CAT, CAT_STEP.format(crop=""))),
+}
+
 VARIANTS = {"receptive_field": RECEPTIVE_FIELD, "causal_pool1d": CAUSAL_POOL1D,
-            "temporal_block": TEMPORAL_BLOCK}
-ISOLATION: dict = {}
+            "temporal_block": TEMPORAL_BLOCK, "cached_step": CACHED_STEP}
+# a broken TemporalBlock from part 3 must not cost the cached step's points
+ISOLATION = {"broken_block_then_right_cache": (
+    {"temporal_block": ("return x[..., :0]",)}, "cached_step")}
 
 
 def samples(kit) -> dict:
@@ -210,4 +337,9 @@ def samples(kit) -> dict:
                         ("temporal_block", "padding_both_sides"),
                         ("temporal_block", "no_residual")]:
         made[f"ex03_{name}"] = kit.with_answers(**answer(table, name))
+    # part 4 (causal_pool1d's ex03_dilation_ignored exists already: this one is "cached_")
+    for name, student in [("queue_one_too_short", "ex03_queue_one_too_short"),
+                          ("wrong_end_popped", "ex03_wrong_end_popped"),
+                          ("dilation_ignored", "ex03_cached_dilation_ignored")]:
+        made[student] = kit.with_answers(**answer("cached_step", name))
     return made
