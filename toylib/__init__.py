@@ -18,7 +18,12 @@ here. Modules are small and flat:
   with ``F.pad``, ``binary_positional_encoding`` (lecture 04).
 - ``toylib.plots``   the stack picture, drawn from measured dependency maps.
 - ``toylib.train``   training loop and evaluation (NLL in nats and bits per position or image).
-- ``toylib.sample``  the synthesis loops (sequences; images in raster order).
+- ``toylib.sample``  the synthesis loops: naive, receptive-field window and cached (sequences;
+  images in raster order, naive or with the vertical stack computed once per row).
+- ``toylib.streaming`` cached inference: each causal convolution keeps a queue of the (k-1)d
+  inputs it reads, so a new step costs O(layers) (Paine et al., 2016).
+- ``toylib.sequences`` next-item prediction (lecture 05): a sessions data set, mean-pooling, LSTM
+  and causal CNN encoders, MRR and hit rate.
 - ``toylib.exercise`` ``@probe`` and the plain data that exercises' test cells exchange with the
   student's code (how the grader keeps judging out of the student's process).
 """
