@@ -54,7 +54,9 @@ HONEST = ["perfect", "blank", "right_padding_leak", "buggy_generate", "noisy_but
           "ex03_leak_padding_values", "ex03_leak_shifted_fixes", "ex03_leak_swapped_pairs",
           "ex03_leak_time_statistics", "ex04_a_and_b_swapped", "ex04_conv_padding_then_crop",
           "ex04_most_significant_bit_first", "ex04_no_link_between_stacks", "ex04_python_loops",
-          "ex04_shifts_on_the_wrong_axes", "ex04_whole_centre_row_kept"]
+          "ex04_shifts_on_the_wrong_axes", "ex04_whole_centre_row_kept",
+          "ex05_conv_padding_then_crop", "ex05_no_shift", "ex05_shift_after_the_stack",
+          "ex05_shifted_twice"]
 
 
 def _load_samples():
@@ -261,7 +263,7 @@ def test_hostile_code_left_nothing_on_the_host(batch) -> None:
 
 @pytest.mark.parametrize("assignment, tests", [("01_masked_input", 10), (ASSIGNMENT, 11),
                                                ("03_dilation", 15), ("03_find_the_leak", 24),
-                                               ("04_pixelcnn", 8)])
+                                               ("04_pixelcnn", 8), ("05_sequence_encoders", 4)])
 def test_blank_exercise_fails_every_test_cell(batch, assignment: str, tests: int) -> None:
     nb = nbformat.read(batch.out / "autograded" / "blank" / assignment / f"{assignment}.ipynb",
                        as_version=4)
