@@ -124,9 +124,11 @@ def sample_cached(
 
 @torch.no_grad()
 def sample_images(model: nn.Module, nb_images: int, height: int, width: int, nb_levels: int, *,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, progress: bool = False
+                  ) -> torch.Tensor:
     """Draw images pixel by pixel in raster order: LongTensor (N, H, W) of levels. Each step runs
-    the model on the whole image drawn so far (the plain loop: H * W passes)."""
+    the model on the whole image drawn so far (the plain loop: H * W passes). ``progress=True``
+    shows a bar over the rows."""
     from toylib.images import images_to_input
 
     check_int("nb_images", nb_images)
@@ -135,7 +137,7 @@ def sample_images(model: nn.Module, nb_images: int, height: int, width: int, nb_
     was_training = model.training
     model.eval()
     try:
-        for i in range(height):
+        for i in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
             for j in range(width):
                 logits = model(images_to_input(images, nb_levels))  # (N, L, H, W)
                 probs = torch.softmax(logits[:, :, i, j], dim=-1)  # (N, L)
@@ -148,7 +150,8 @@ def sample_images(model: nn.Module, nb_images: int, height: int, width: int, nb_
 @torch.no_grad()
 def sample_images_cached(model: nn.Module, nb_images: int, height: int, width: int,
                          nb_levels: int, *,
-                         generator: torch.Generator | None = None) -> torch.Tensor:
+                         generator: torch.Generator | None = None, progress: bool = False
+                         ) -> torch.Tensor:
     """``sample_images`` for a ``toylib.pixelcnn.TwoStackPixelCNN``, reusing work across pixels:
     the vertical stack reads only the rows above, so it runs once per row (H passes, not H * W);
     the horizontal stack runs on the current row alone (a 1 x W strip) for each pixel. Same
@@ -168,7 +171,7 @@ def sample_images_cached(model: nn.Module, nb_images: int, height: int, width: i
     was_training = model.training
     model.eval()
     try:
-        for i in range(height):
+        for i in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
             x = images_to_input(images, nb_levels)  # (N, 1, H, W): rows < i are final
             v = _with_positions(F.pad(x, (0, 0, 1, -1)), model.positional)  # rows above
             links = []
