@@ -10,7 +10,7 @@ Student code is hostile. In the modes "root" and "userns", ``Sandbox.popen`` giv
   group and hosts are made up; /dev has null, zero, full, random, urandom. The host's root is then
   detached (``pivot_root``): no solutions/, grader output, other submissions or home folders are
   left to find or escape to.
-* Writes only to /work (its cwd, holding a copy of the submission) and /tmp: two tmpfs of
+* Writes only to /submission (its cwd, holding a copy of the submission) and /tmp: two tmpfs of
   ``Limits.tmp_mb`` each, gone with the namespace.
 * Limits (``setrlimit``) on memory, CPU time, processes, file size and open files.
 * A scrubbed environment: exactly the dict the grader passes.
@@ -50,7 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.sandbox_init import _copy_files, _set_rlimits
+from grader.sandbox_init import WORKDIR, _copy_files, _set_rlimits
 
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
                 "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf",
@@ -69,7 +69,7 @@ class Limits:
     processes: int = 64        # RLIMIT_NPROC (sandbox modes only: own uid / own user namespace)
     file_mb: int = 64          # RLIMIT_FSIZE
     open_files: int = 256      # RLIMIT_NOFILE
-    tmp_mb: int = 256          # size of each writable tmpfs (/work and /tmp)
+    tmp_mb: int = 256          # size of each writable tmpfs (/submission and /tmp)
 
     def rlimits(self, nproc: bool) -> dict[str, int]:
         limits = {"RLIMIT_AS": self.memory_mb << 20, "RLIMIT_CPU": self.cpu_seconds,
@@ -105,7 +105,7 @@ class Sandbox:
         return ["network: none (an empty network namespace)",
                 "files: only the system, Python, the venv and the paths the grader names, all "
                 "read-only; no solutions/, grader output, other submissions or home folders",
-                "writes: only /work (a copy of the submission) and /tmp, two small tmpfs that "
+                f"writes: only {WORKDIR} (a copy of the submission) and /tmp, two small tmpfs that "
                 "vanish with the worker",
                 "limits: memory, CPU time, processes, file size and open files",
                 "environment: only the variables the grader passes",
@@ -116,10 +116,10 @@ class Sandbox:
     def popen(self, argv: list[str], *, env: dict[str, str], read_only: Sequence[Path] = (),
               files: Path | None = None, slot: int = 0, limits: Limits | None = None,
               pass_fds: tuple[int, ...] = (), stdout=None, stderr=None) -> subprocess.Popen:
-        """Start ``argv`` (argv[0] an absolute path) in the sandbox with cwd /work. ``env`` is
+        """Start ``argv`` (argv[0] an absolute path) in the sandbox with cwd ``WORKDIR``. ``env`` is
         the whole environment, ``read_only`` extra host paths shown read-only at the same path,
         ``files`` a folder whose regular files (recursively, symlinks skipped) are copied into
-        /work, ``slot`` tells concurrent workers apart. stdin is /dev/null."""
+        ``WORKDIR``, ``slot`` tells concurrent workers apart. stdin is /dev/null."""
         if not os.path.isabs(argv[0]) or not os.path.exists(argv[0]):
             raise ValueError(f"sandbox: argv[0] must be an existing absolute path: {argv[0]!r}")
         if files is not None and not os.path.isdir(files):
@@ -142,7 +142,7 @@ class Sandbox:
             return proc
         extra = [os.path.abspath(p) for p in read_only]
         for path in extra:
-            if not os.path.lexists(path) or path in ("/", "/work", "/tmp", "/proc", "/dev"):
+            if not os.path.lexists(path) or path in ("/", WORKDIR, "/tmp", "/proc", "/dev"):
                 raise ValueError(f"sandbox: read_only path {path} does not exist or would hide "
                                  "the sandbox's own folders")
         shown = [*SYSTEM_PATHS, sys.base_prefix, sys.prefix, *sorted(extra)]

@@ -3,8 +3,8 @@
 ``grader.sandbox`` runs this file as ``python -I -S sandbox_init.py --init`` inside fresh mount,
 network, pid, IPC, UTS and cgroup namespaces, and passes its settings on stdin (a command line is
 readable by any account). It builds the worker's root (a tmpfs holding read-only bind mounts of
-what Python needs, a private /work and /tmp, made-up /etc files, a few /dev nodes and its own
-/proc), pivots into it and detaches the host's root, then starts the worker through ``setpriv``
+what Python needs, a private ``WORKDIR`` and /tmp, made-up /etc files, a few /dev nodes and its
+own /proc), pivots into it and detaches the host's root, then starts the worker through ``setpriv``
 (no capabilities, no new privileges, in root mode an unprivileged uid) with its rlimits and
 environment, reaps orphans, and exits with the worker's status: the kernel then kills whatever
 is left in the namespace. Standard library only: it runs before any ``sys.path`` is set up.
@@ -23,6 +23,7 @@ import stat
 import sys
 from pathlib import Path
 
+WORKDIR = "/submission"  # the worker's cwd and home: a copy of the submission, writable
 DEVICES = ("null", "zero", "full", "random", "urandom")
 DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
              "stderr": "/proc/self/fd/2", "shm": "/tmp"}
@@ -105,18 +106,18 @@ def _makedirs(root: str, path: str) -> None:
 def _build_root(config: dict) -> None:
     root, uid, size = config["stage"], config["uid"], config["tmp_mb"]
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
-    for name, options in (("work", f"mode=755,uid={uid},gid={uid}"), ("tmp", "mode=1777")):
-        os.mkdir(f"{root}/{name}")
-        _mount("tmpfs", f"{root}/{name}", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,{options}")
+    for name, options in ((WORKDIR, f"mode=755,uid={uid},gid={uid}"), ("/tmp", "mode=1777")):
+        os.mkdir(f"{root}{name}")
+        _mount("tmpfs", f"{root}{name}", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,{options}")
     if config["files"]:
         try:
-            _copy_files(config["files"], f"{root}/work", uid)
+            _copy_files(config["files"], f"{root}{WORKDIR}", uid)
         except OSError as error:
-            raise OSError(f"copying {config['files']} into /work: {error} (is it bigger than "
+            raise OSError(f"copying {config['files']} into {WORKDIR}: {error} (is it bigger than "
                           f"Limits.tmp_mb={size}?)") from None
     for name in ("etc", "dev", "proc"):
         os.mkdir(f"{root}/{name}", 0o755)
-    users = {0: ("root", "/root"), uid: ("student", "/work"), 65534: ("nobody", "/nonexistent")}
+    users = {0: ("root", "/root"), uid: ("student", WORKDIR), 65534: ("nobody", "/nonexistent")}
     for name, text in {"passwd": "".join(f"{n}:x:{u}:{u}::{h}:/bin/sh\n"
                                          for u, (n, h) in users.items()),
                        "group": "".join(f"{n}:x:{u}:\n" for u, (n, _) in users.items()),
@@ -146,7 +147,7 @@ def _build_root(config: dict) -> None:
         raise OSError(f"pivot_root: {os.strerror(ctypes.get_errno())}")
     os.rmdir(os.path.basename(root), dir_fd=parent)  # the host's empty folder we built on
     os.close(parent)
-    os.chdir("/work")
+    os.chdir(WORKDIR)
 
 
 def _init(config: dict) -> None:

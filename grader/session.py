@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.course import REPO_ROOT
-from grader.sandbox import Limits, Sandbox
+from grader.sandbox import WORKDIR, Limits, Sandbox
 from toylib.exercise import WorkerGone
 
 MAX_REPLY = 32 * 2**20
@@ -80,7 +80,7 @@ class Session:
     def start(self, answers: dict) -> None:
         to_worker, self._send_fd = os.pipe()
         self._recv_fd, from_worker = os.pipe()
-        home = "/work" if self.sandbox.mode != "none" else "."
+        home = WORKDIR if self.sandbox.mode != "none" else "."
         argv = [sys.executable, "-P", "-m", "grader.kernel", str(to_worker), str(from_worker)]
         self.proc = self.sandbox.popen(
             argv, env=worker_env(home), read_only=[REPO_ROOT / "toylib", REPO_ROOT / "grader"],

@@ -20,12 +20,12 @@ import psutil
 import pytest
 
 import grader.sandbox as sandbox_module
-from grader.sandbox import Limits, Sandbox, SandboxUnavailable, detect
+from grader.sandbox import WORKDIR, Limits, Sandbox, SandboxUnavailable, detect
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 READ_ONLY = [REPO / "toylib", REPO / "grader"]
-ENV = {"LANG": "C.UTF-8", "HOME": "/work", "PATH": "/usr/bin:/bin", "PROBE": "yes"}
+ENV = {"LANG": "C.UTF-8", "HOME": WORKDIR, "PATH": "/usr/bin:/bin", "PROBE": "yes"}
 SLOT = 3
 LIMITS = Limits(processes=16, file_mb=4, tmp_mb=8)
 
@@ -57,11 +57,12 @@ out["net"] = [attempt(lambda h=h: socket.create_connection((h, 53), timeout=5).c
 out["net_seconds"] = time.monotonic() - start
 out["seen"] = [p for p in args["hidden"] if os.path.lexists(p)]
 out["writes"] = {name: attempt(lambda p=p: write(p)) for name, p in args["writes"].items()}
-out["work"] = attempt(lambda: write("/work/small"))
-out["file_size"] = attempt(lambda: write("/work/big", b"x" * (5 << 20)))
-os.remove("/work/big")
+work = args["workdir"]
+out["work"] = attempt(lambda: write(f"{work}/small"))
+out["file_size"] = attempt(lambda: write(f"{work}/big", b"x" * (5 << 20)))
+os.remove(f"{work}/big")
 out["fill"] = [attempt(lambda d=d: [write(f"{d}/fill{i}", b"x" * (3 << 20)) for i in range(4)])
-               for d in ("/work", "/tmp")]
+               for d in (work, "/tmp")]
 out["memory"] = attempt(lambda: bytearray(8 << 30))
 out["env"] = dict(os.environ)
 pids = [p for p in os.listdir("/proc") if p.isdigit()]
@@ -81,7 +82,7 @@ if daemon == 0:
         null = os.open("/dev/null", os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        code = "import time; time.sleep(2); open('/work/daemon-was-here', 'w')"
+        code = f"import time; time.sleep(2); open({work + '/daemon-was-here'!r}, 'w')"
         os.execv(sys.executable, [sys.executable, "-c", code, args["marker"]])
     os._exit(0)
 os.waitpid(daemon, 0)
@@ -147,7 +148,8 @@ def probe(request, sandbox, tmp_path_factory) -> dict:
     args = {"hidden": [str(p) for p in [secret, tmp, REPO / "solutions", REPO / "README.md",
                                          REPO / ".git", Path("/etc/shadow"), *in_home[:5]]],
             "writes": {n: str(p) for n, p in writes.items()}, "host_pid": os.getpid(),
-            "read_only": str(REPO / "toylib"), "marker": f"sandbox-daemon-{token}"}
+            "read_only": str(REPO / "toylib"), "marker": f"sandbox-daemon-{token}",
+            "workdir": WORKDIR}
     read, write = os.pipe()
     args["fd"] = write
     os.environ["GRADER_SECRET"] = "instructor only"
@@ -185,15 +187,16 @@ def test_host_files_are_invisible(probe):
 def test_writes_outside_work_fail_and_nothing_reaches_the_host(probe):
     assert probe["on_host"] == []
     for name in ("home", "read_only", "etc", "usr"):
-        if name == "home" and Path.home().parts[:2] in (("/", "tmp"), ("/", "work")):
-            continue  # a home in /tmp or /work: the sandbox's own private tmpfs is there
+        if name == "home" and Path.home().parts[:2] in (("/", "tmp"), Path(WORKDIR).parts[:2]):
+            continue  # a home in /tmp or WORKDIR: the sandbox's own private tmpfs is there
         assert probe["writes"][name] in ("EROFS", "EACCES", "ENOENT"), name
-    if probe["mode"] == "root":  # userns: the worker owns /work, where the venv's path lies here
+    if probe["mode"] == "root":  # userns runs as uid 0 of its namespace: a host cwd under the
+        # sandbox's own /tmp or WORKDIR would be a folder it owns there
         assert probe["writes"]["cwd"] != "ok"
 
 
 def test_work_and_tmp_are_writable_but_limited(probe):
-    assert probe["cwd"] == "/work"
+    assert probe["cwd"] == WORKDIR
     assert probe["work"] == "ok"
     assert probe["file_size"] == "EFBIG"
     assert probe["fill"] == ["ENOSPC", "ENOSPC"]
