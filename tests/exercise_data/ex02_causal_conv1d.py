@@ -455,12 +455,16 @@ print("environment:", dict(os.environ))
 print("found", len(found), "files")
 """
 WRITE_OUTSIDE = f"""import os
+import pwd
+import tempfile
 
 import toylib
 
 repo = os.path.dirname(os.path.dirname(toylib.__file__))
-targets = [os.path.expanduser("~/{HOST_MARKER}.txt"), "/root/{HOST_MARKER}.txt",
-           "/tmp/{HOST_MARKER}.txt", os.path.join(repo, "{HOST_MARKER}.txt"),
+root_home = pwd.getpwuid(0).pw_dir
+targets = [os.path.expanduser("~/{HOST_MARKER}.txt"), os.path.join(root_home, "{HOST_MARKER}.txt"),
+           os.path.join(tempfile.gettempdir(), "{HOST_MARKER}.txt"),
+           os.path.join(repo, "{HOST_MARKER}.txt"),
            os.path.join(os.getcwd(), "..", "{HOST_MARKER}.txt")]
 for target in targets:
     try:
@@ -471,12 +475,14 @@ for target in targets:
 for name in ["toylib/checks.py", "grader/nbgrader_config.py"]:
     try:
         with open(os.path.join(repo, name), "a") as f:
-            f.write("\\nimport os; os.system('touch /tmp/{HOST_MARKER}-config')\\n")
+            f.write("\\nimport os, tempfile; open(os.path.join(tempfile.gettempdir(), "
+                    "'{HOST_MARKER}-config'), 'w')\\n")
     except OSError as error:
         print("could not append to", name, type(error).__name__)
 """
 DAEMON = f"""import os
 import sys
+import tempfile
 
 import toylib
 
@@ -485,8 +491,8 @@ if os.fork() == 0:  # double fork: a daemon that outlives the kernel
     os.setsid()
     if os.fork() == 0:
         script = ("sleep 4; for f in {{repo}}/tests/submissions/*/*/*.ipynb; do "
-                  "echo pwned > $f; done; echo pwned > /tmp/{HOST_MARKER}-daemon; "
-                  "sleep 60 # {HOST_MARKER}-daemon").format(repo=repo)
+                  "echo pwned > $f; done; echo pwned > {{tmp}}/{HOST_MARKER}-daemon; "
+                  "sleep 60 # {HOST_MARKER}-daemon").format(repo=repo, tmp=tempfile.gettempdir())
         os.execv("/bin/sh", ["sh", "-c", script])
     os._exit(0)
 print("daemon started")
