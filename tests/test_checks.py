@@ -270,3 +270,30 @@ def test_explicit_lengths_and_receptive_field():
     assert_causal(model, length=8, receptive_field=40, strict=True)
     with pytest.raises(ValueError, match="every length must be an int >= 1"):
         assert_causal(model, lengths=[0])
+
+
+def test_known_channels_and_one_call():
+    """A channel read everywhere is no leak when it is known; one batched call measures the same
+    map as one call per perturbed position."""
+    class ReadsChannelOne(nn.Module):  # channel 0 causally (the step before), channel 1 anywhere
+        def forward(self, x):  # (B, 2, T) -> (B, 1, T)
+            return F.pad(x[:, :1], (1, -1)) + x[:, 1:].mean(dim=2, keepdim=True)
+
+    model = ReadsChannelOne()
+    everything = dependency_map(model, 6, 2)
+    assert everything.all()  # the mean over time of channel 1 reaches every output
+    known = dependency_strength(model, 6, 2, known_channels=[1]) > 0
+    assert torch.equal(known, torch.diag(torch.ones(5, dtype=torch.bool), -1))
+    calls = []
+
+    def counted(x):
+        calls.append(x.size(0))
+        return model(x)
+
+    batched = dependency_strength(counted, 6, 2, method="perturbation", known_channels=[1],
+                                  one_call=True)
+    assert calls == [4, 6 * 4]  # the reference, then every perturbed input at once
+    one_by_one = dependency_strength(lambda x: model(x), 6, 2, method="perturbation",
+                                     known_channels=[1])
+    torch.testing.assert_close(batched, one_by_one)
+    assert torch.equal(batched > 0, known)

@@ -96,6 +96,8 @@ def dependency_strength(
     batch_size: int = 4,
     seed: int = 0,
     method: str = "both",
+    known_channels: Sequence[int] = (),
+    one_call: bool = False,
 ) -> torch.Tensor:
     """How strongly each output depends on each input: a float tensor S of shape (length, length).
 
@@ -109,6 +111,10 @@ def dependency_strength(
     callable (a black box) in float32, below ``1e-6``. The copy is in the model's train/eval
     mode; its parameters, buffers and the global random state are left as they were. ``method``
     is ``"both"``, ``"gradients"`` or ``"perturbation"`` (for a black box running elsewhere).
+    Channels in ``known_channels`` (positions, conditioning: known everywhere, so they cannot
+    leak) are neither perturbed nor differentiated. ``one_call=True`` sends every perturbed input
+    in one batch, one model call instead of ``length + 1``, for a model whose sequences do not
+    interact and where each call costs (one running in another process).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -116,6 +122,7 @@ def dependency_strength(
     check_int("in_channels", in_channels)
     model, dtype = _probe_copy(model, sample=(in_channels, length))
     round_off = ROUND_OFF[dtype]
+    data = [c for c in range(in_channels) if c not in set(known_channels)]  # perturbed ones
     gradients = torch.zeros(length, length, dtype=dtype)  # (T_out, T_in)
     moves = torch.zeros(length, length, dtype=dtype)  # (T_out, T_in)
     with torch.random.fork_rng():
@@ -131,17 +138,24 @@ def dependency_strength(
                 (grad,) = torch.autograd.grad((y[t] * weights[t]).sum(), x, retain_graph=True,
                                               allow_unused=True)
                 if grad is not None:
-                    gradients[t] = grad.detach().abs().sum(dim=(0, 1))  # (T_in,)
+                    gradients[t] = grad.detach()[:, data].abs().sum(dim=(0, 1))  # (T_in,)
 
         # 2) perturb one input position at a time and see which outputs move
         if method != "gradients":
             with torch.no_grad():
                 x0, y0 = x.detach(), y.detach()
                 floor = round_off * (1.0 + y0.abs().max().item())  # round-off of the output
+                bumped = []
                 for s in range(length):
                     x1 = x0.clone()
-                    x1[:, :, s] += 1.0 + torch.rand(batch_size, in_channels, dtype=dtype)
-                    y1 = _run(model, x1, time_dim, seed)  # (T, rest)
+                    x1[:, data, s] += 1.0 + torch.rand(batch_size, len(data), dtype=dtype)
+                    bumped.append(x1)
+                if one_call:  # (T * B, C, T) in, (T, T bumps, B * rest) out
+                    both = _run(model, torch.cat(bumped), time_dim, seed).view(length, length, -1)
+                    outs = [both[:, s] for s in range(length)]
+                else:
+                    outs = (_run(model, x1, time_dim, seed) for x1 in bumped)  # (T, rest) each
+                for s, y1 in enumerate(outs):
                     moved = (y1 - y0).abs().amax(dim=1).to(dtype)  # (T,)
                     moves[:, s] = torch.where(moved > floor, moved, torch.zeros_like(moved))
     strength = torch.maximum(*[m / m.max() if m.max() > 0 else m for m in (gradients, moves)])

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn as nn
 
-from toylib.checks import ROUND_OFF, _probe_copy
+from toylib.checks import dependency_strength
 from toylib.layers import check_int
 
 
@@ -39,63 +40,40 @@ def dependency_map_2d(model: Callable[[torch.Tensor], torch.Tensor], height: int
                       one_call: bool = False) -> torch.Tensor:
     """D (H, W, H, W) bool: ``D[i, j, k, l]`` when output pixel (i, j) depends on input (k, l).
 
-    The model maps (B, in_channels, H, W) to (B, C, H, W). Only the channels not listed in
-    ``known_channels`` are perturbed and differentiated. ``one_call=True`` sends every perturbed
-    image in one batch, one model call instead of H * W + 1 (for a model whose images do not
-    interact, e.g. one that runs in another process, where each call costs)."""
-    if method not in ("both", "gradients", "perturbation"):
-        raise ValueError(f"method must be 'both', 'gradients' or 'perturbation', got {method!r}")
+    The model maps (B, in_channels, H, W) to (B, C, H, W). It is measured as a sequence model
+    over its H * W pixels in raster order (``toylib.checks.dependency_strength``, with the same
+    ``known_channels``, ``method`` and ``one_call``)."""
     check_int("height", height)
     check_int("width", width)
-    model, dtype = _probe_copy(model, sample=(in_channels, height, width))
-    data = [c for c in range(in_channels) if c not in set(known_channels)]
-    pixels = height * width
-    gradients = torch.zeros(pixels, pixels, dtype=dtype)  # (out pixel, in pixel)
-    moves = torch.zeros(pixels, pixels, dtype=dtype)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        x = torch.randn(batch_size, in_channels, height, width, dtype=dtype)  # (B, C, H, W)
-        x.requires_grad_(method != "perturbation")
-        y = _run(model, x, seed)  # (H*W, rest)
-        if y.requires_grad and method != "perturbation":
-            weights = torch.randn(y.shape, dtype=dtype)
-            for p in range(pixels):
-                (grad,) = torch.autograd.grad((y[p] * weights[p]).sum(), x, retain_graph=True,
-                                              allow_unused=True)
-                if grad is not None:
-                    gradients[p] = grad.detach()[:, data].abs().sum(dim=(0, 1)).flatten()
-        if method != "gradients":
-            with torch.no_grad():
-                x0, y0 = x.detach(), y.detach()
-                floor = ROUND_OFF[dtype] * (1.0 + y0.abs().max().item())
-                bumped = []
-                for p in range(pixels):
-                    x1 = x0.clone()
-                    x1[:, data, p // width, p % width] += 1.0 + torch.rand(
-                        batch_size, len(data), dtype=dtype)
-                    bumped.append(x1)
-                if one_call:  # (pixels * B, C, H, W): (H*W, pixels, B*C), one per bump
-                    outs = _run(model, torch.cat(bumped), seed).view(pixels, pixels, -1)
-                    outs = [outs[:, p] for p in range(pixels)]
-                else:
-                    outs = (_run(model, x1, seed) for x1 in bumped)
-                for p, out in enumerate(outs):
-                    moved = (out - y0).abs().amax(dim=1)  # (H*W,)
-                    moves[:, p] = torch.where(moved > floor, moved, torch.zeros_like(moved))
-    strength = torch.maximum(*[m / m.max() if m.max() > 0 else m for m in (gradients, moves)])
-    return (strength > ROUND_OFF[dtype]).view(height, width, height, width)
+    raster = _Raster(model, height, width) if isinstance(model, nn.Module) else (
+        lambda x: _as_sequence(model, x, height, width))
+    strength = dependency_strength(raster, height * width, in_channels, batch_size=batch_size,
+                                   seed=seed, method=method, known_channels=known_channels,
+                                   one_call=one_call)  # (H*W, H*W)
+    return (strength > 0).view(height, width, height, width)
 
 
-def _run(model: Callable, x: torch.Tensor, seed: int) -> torch.Tensor:
-    torch.manual_seed(seed)
-    y = model(x)
-    if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[2:] != x.shape[2:]:
+def _as_sequence(model: Callable, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The image model on x (B, C, H*W) read as images: (B, C_out, H*W), pixels in raster
+    order."""
+    y = model(x.view(x.size(0), x.size(1), height, width))  # (B, C_out, H, W)
+    if not isinstance(y, torch.Tensor) or y.dim() != 4 or tuple(y.shape[2:]) != (height, width):
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise ValueError(f"the model must return (B, C, H, W) images of the input's size "
-                         f"{tuple(x.shape[2:])}, got {shape}")
-    if not torch.isfinite(y).all():
-        raise ValueError("the model's output holds NaN or infinite values")
-    return y.permute(2, 3, 0, 1).reshape(x.size(2) * x.size(3), -1)  # (H*W, B*C)
+                         f"{(height, width)}, got {shape}")
+    return y.flatten(2)  # (B, C_out, H*W)
+
+
+class _Raster(nn.Module):
+    """An image model as a sequence model over its pixels (a module, so that the checker probes
+    a float64 copy of it)."""
+
+    def __init__(self, model: nn.Module, height: int, width: int) -> None:
+        super().__init__()
+        self.model, self.height, self.width = model, height, width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _as_sequence(self.model, x, self.height, self.width)  # (B, C_out, H*W)
 
 
 def raster_past(height: int, width: int, strict: bool = True) -> torch.Tensor:
