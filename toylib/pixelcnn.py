@@ -165,17 +165,31 @@ class TwoStackPixelCNN(nn.Module):
         if self.positional and tuple(x.shape[2:]) != self.image_size:
             raise ValueError(f"this model reads the positions of {self.image_size} images, got "
                              f"{tuple(x.shape[2:])} (build it with image_size=...)")
+        h = _with_positions(F.pad(x, (1, -1)), self.positional)  # the left: shift right
+        return self.horizontal_logits(h, self.vertical_links(x))  # (B, nb_levels, H, W)
+
+    def vertical_links(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """What the vertical stack gives each horizontal layer: one (B, C, H, W) per layer, at
+        (i, j) a function of the rows above i only."""
         half = self.kernel_size // 2
         v = _with_positions(F.pad(x, (0, 0, 1, -1)), self.positional)  # rows above: shift down
-        h = _with_positions(F.pad(x, (1, -1)), self.positional)  # the left: shift right
-        for index, (vertical, horizontal, link) in enumerate(zip(
-                self.vertical, self.horizontal, self.down_to_right, strict=True)):
+        links = []
+        for vertical, link in zip(self.vertical, self.down_to_right, strict=True):
             v = F.relu(vertical(F.pad(v, (half, half, half, 0))))  # (B, C, H, W)
-            new = F.relu(horizontal(F.pad(h, (half, 0))) + link(v))  # (B, C, H, W)
+            links.append(link(v))  # (B, C, H, W)
+        return links
+
+    def horizontal_logits(self, h: torch.Tensor, links: list[torch.Tensor]) -> torch.Tensor:
+        """The horizontal stack and the output: ``h`` (B, 1 + P, H', W) is the input shifted right
+        one pixel (with its position channels), ``links`` the vertical stack's part for the same
+        rows; returns (B, nb_levels, H', W) logits. H' may be one row (``sample_images_cached``)."""
+        half = self.kernel_size // 2
+        for index, (horizontal, linked) in enumerate(zip(self.horizontal, links, strict=True)):
+            new = F.relu(horizontal(F.pad(h, (half, 0))) + linked)  # (B, C, H', W)
             if self.dropout:
                 new = F.dropout(new, self.dropout, self.training)
-            h = h + new if self.residual and index else new  # (B, C, H, W)
-        return self.output(h)  # (B, nb_levels, H, W)
+            h = h + new if self.residual and index else new  # (B, C, H', W)
+        return self.output(h)  # (B, nb_levels, H', W)
 
 
 def _check_image_input(x: object) -> None:

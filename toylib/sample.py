@@ -140,8 +140,7 @@ def sample_images(model: nn.Module, nb_images: int, height: int, width: int, nb_
         for i in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
             for j in range(width):
                 logits = model(images_to_input(images, nb_levels))  # (N, L, H, W)
-                probs = torch.softmax(logits[:, :, i, j], dim=-1)  # (N, L)
-                images[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                images[:, i, j] = _draw(logits[:, :, i, j], 1.0, generator)  # (N,)
     finally:
         model.train(was_training)
     return images
@@ -159,7 +158,7 @@ def sample_images_cached(model: nn.Module, nb_images: int, height: int, width: i
     import torch.nn.functional as F
 
     from toylib.images import images_to_input
-    from toylib.pixelcnn import TwoStackPixelCNN, _with_positions
+    from toylib.pixelcnn import TwoStackPixelCNN, binary_positional_encoding
 
     if not isinstance(model, TwoStackPixelCNN):
         raise ValueError(f"sample_images_cached needs a TwoStackPixelCNN, got "
@@ -167,29 +166,22 @@ def sample_images_cached(model: nn.Module, nb_images: int, height: int, width: i
     check_int("nb_images", nb_images)
     images = torch.zeros(nb_images, check_int("height", height), check_int("width", width),
                          dtype=torch.long)  # (N, H, W)
-    half = model.kernel_size // 2
+    positions = binary_positional_encoding(height, width)  # (P, H, W)
     was_training = model.training
     model.eval()
     try:
         for i in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
-            x = images_to_input(images, nb_levels)  # (N, 1, H, W): rows < i are final
-            v = _with_positions(F.pad(x, (0, 0, 1, -1)), model.positional)  # rows above
-            links = []
-            for vertical, link in zip(model.vertical, model.down_to_right, strict=True):
-                v = F.relu(vertical(F.pad(v, (half, half, half, 0))))  # (N, C, H, W)
-                links.append(link(v[:, :, i : i + 1]))  # (N, C, 1, W): row i, final
+            # rows < i are final: the vertical stack's part of row i is too
+            links = [link[:, :, i : i + 1] for link in
+                     model.vertical_links(images_to_input(images, nb_levels))]  # (N, C, 1, W)
+            row_positions = positions[:, i : i + 1].expand(nb_images, -1, -1, -1)  # (N, P, 1, W)
             for j in range(width):
                 row = images_to_input(images[:, i : i + 1], nb_levels)  # (N, 1, 1, W)
                 h = F.pad(row, (1, -1))  # (N, 1, 1, W): the pixels to the left
                 if model.positional:
-                    h = torch.cat([h, _with_positions(x, True)[:, 1:, i : i + 1]], dim=1)
-                for index, (horizontal, linked) in enumerate(zip(model.horizontal, links,
-                                                                 strict=True)):
-                    new = F.relu(horizontal(F.pad(h, (half, 0))) + linked)  # (N, C, 1, W)
-                    h = h + new if model.residual and index else new
-                logits = model.output(h)[:, :, 0, j]  # (N, L)
-                probs = torch.softmax(logits, dim=-1)  # (N, L)
-                images[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                    h = torch.cat([h, row_positions], dim=1)  # (N, 1 + P, 1, W)
+                logits = model.horizontal_logits(h, links)[:, :, 0, j]  # (N, L)
+                images[:, i, j] = _draw(logits, 1.0, generator)  # (N,)
     finally:
         model.train(was_training)
     return images
