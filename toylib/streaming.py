@@ -65,12 +65,17 @@ class ConvStep:
 
 
 class PointwiseStep:
-    """A 1x1 convolution on one column: (B, C_in) -> (B, C_out), one ``addmm``."""
+    """1x1 convolutions of the same input on one column: (B, C_in) -> (B, sum of C_out), one
+    ``addmm`` (several convolutions are fused into one product, their outputs side by side)."""
 
-    def __init__(self, conv: nn.Conv1d, dtype: torch.dtype = torch.float32):
-        weight, bias, _ = _weight_and_bias(conv)
-        self.weight = weight[:, :, 0].t().to(dtype).contiguous()  # (C_in, C_out)
-        self.bias = torch.zeros(weight.size(0), dtype=dtype) if bias is None else bias.to(dtype)
+    def __init__(self, *convs: nn.Conv1d, dtype: torch.dtype = torch.float32):
+        weights, biases = [], []
+        for conv in convs:
+            weight, bias, _ = _weight_and_bias(conv)
+            weights.append(weight[:, :, 0])  # (C_out, C_in)
+            biases.append(torch.zeros(weight.size(0)) if bias is None else bias)
+        self.weight = torch.cat(weights).t().to(dtype).contiguous()  # (C_in, sum C_out)
+        self.bias = torch.cat(biases).to(dtype)  # (sum C_out,)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.addmm(self.bias, x, self.weight)  # (B, C_out)
@@ -92,11 +97,12 @@ class StreamingNet:
                              "make the cached steps differ from the full pass")
         self.model, self.batch_size, self.dtype = model, batch_size, dtype
         self.nb_classes = getattr(model, "nb_classes", None)
+        self.embed = False  # the input is a value (a 1x1 conv of it), or an embedded token
         if isinstance(model, ToyCausalNet):
             self.kind = "toy"
             self.first = ConvStep(model.input_conv, batch_size, dtype)
             self.convs = [ConvStep(c, batch_size, dtype) for c in model.convs]
-            self.output = PointwiseStep(model.output_conv, dtype)
+            self.output = PointwiseStep(model.output_conv, dtype=dtype)
         elif isinstance(model, DilatedCausalNet | TCN | WaveNet):
             self._input_layer(model.input_layer)
             if isinstance(model, DilatedCausalNet):
@@ -104,28 +110,24 @@ class StreamingNet:
                 self.connection = model.stack.connection
                 self.convs = [ConvStep(c, batch_size, dtype) for c in model.stack.convs]
                 if self.connection == "concat":
-                    self.mixers = [PointwiseStep(m, dtype) for m in model.stack.mixers]
-                self.output = PointwiseStep(model.output_conv, dtype)
+                    self.mixers = [PointwiseStep(m, dtype=dtype) for m in model.stack.mixers]
+                self.output = PointwiseStep(model.output_conv, dtype=dtype)
             elif isinstance(model, TCN):
                 self.kind = "tcn"
                 self.blocks = [(ConvStep(b.conv1, batch_size, dtype),
                                 ConvStep(b.conv2, batch_size, dtype),
-                                None if b.downsample is None else PointwiseStep(b.downsample,
-                                                                                dtype))
+                                None if b.downsample is None
+                                else PointwiseStep(b.downsample, dtype=dtype))
                                for b in model.blocks]
-                self.output = PointwiseStep(model.output_conv, dtype)
+                self.output = PointwiseStep(model.output_conv, dtype=dtype)
             else:
                 self.kind = "wavenet"
-                self.blocks = []
-                for block in model.blocks:  # residual and skip 1x1s fused into one product
-                    both = nn.Conv1d(block.residual.in_channels,
-                                     block.residual.out_channels + block.skip.out_channels, 1)
-                    both.weight.data = torch.cat([block.residual.weight, block.skip.weight])
-                    both.bias.data = torch.cat([block.residual.bias, block.skip.bias])
-                    self.blocks.append((ConvStep(block.dilated, batch_size, dtype),
-                                        PointwiseStep(both, dtype), block.residual.out_channels))
-                self.head = [PointwiseStep(model.head[1], dtype),
-                             PointwiseStep(model.head[3], dtype)]
+                self.blocks = [(ConvStep(block.dilated, batch_size, dtype),
+                                PointwiseStep(block.residual, block.skip, dtype=dtype),
+                                block.residual.out_channels)  # residual and skip in one product
+                               for block in model.blocks]
+                self.head = [PointwiseStep(model.head[1], dtype=dtype),
+                             PointwiseStep(model.head[3], dtype=dtype)]
         else:
             raise ValueError(f"StreamingNet knows ToyCausalNet, DilatedCausalNet, TCN and "
                              f"WaveNet, not {type(model).__name__}")
@@ -141,10 +143,10 @@ class StreamingNet:
         """The input layer at this position: it reads x_{t-1} only (the present is hidden)."""
         if x_prev is None:
             x_prev = torch.zeros(self.batch_size, dtype=self.dtype)  # t = 0: padding only
-            if getattr(self, "embed", False):  # the shifted embedding is zero at t = 0
+            if self.embed:  # the shifted embedding is zero at t = 0
                 return torch.zeros(self.batch_size, self.embedding.size(1), dtype=self.dtype)
         x_prev = x_prev.to(self.dtype).reshape(self.batch_size, 1)  # (B, 1)
-        if getattr(self, "embed", False):
+        if self.embed:
             tokens = ((x_prev[:, 0] + 1) * (self.nb_classes - 1) / 2).round().long()  # (B,)
             return self.embedding[tokens.clamp(0, self.nb_classes - 1)]  # (B, C)
         return self.first(x_prev)  # (B, C)
