@@ -437,14 +437,18 @@ class CausalConv1d(nn.Module):
 """
 READ_SECRETS = """import glob
 import os
+import pwd
+import tempfile
 
 import toylib
 
 found = []
 repo = os.path.dirname(os.path.dirname(toylib.__file__))
+tmp = tempfile.gettempdir()
 for pattern in [repo + "/solutions/*/*.ipynb", repo + "/tests/submissions/*/*/*.ipynb",
-                repo + "/.grading/*", "../*/*/*.ipynb", "../../*/*/*.ipynb", "/root/*",
-                "/home/*/*", "../../gradebook.db", "/tmp/*/grades.csv", "/tmp/*/*/grades.csv"]:
+                repo + "/.grading/*", "../*/*/*.ipynb", "../../*/*/*.ipynb",
+                pwd.getpwuid(0).pw_dir + "/*", "/home/*/*", "../../gradebook.db",
+                tmp + "/*/grades.csv", tmp + "/*/*/grades.csv"]:
     found += glob.glob(pattern, recursive=True)
 for path in found[:5]:
     with open(path, encoding="utf-8", errors="replace") as f:
