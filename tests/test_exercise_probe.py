@@ -14,6 +14,7 @@ from toylib.exercise import (
     DataError,
     ProbeError,
     decode,
+    differs,
     encode,
     probe,
     probe_error,
@@ -140,3 +141,40 @@ def test_remote_errors_keep_their_name_and_builtin_type() -> None:
     assert type(odd).__name__ == "Exception"
     custom = probe_error("LayerError", "y")
     assert type(custom).__name__ == "LayerError" and not isinstance(custom, ValueError)
+
+
+# ---------------------------------------------------------------------------------- differs
+def test_differs_accepts_round_off_relative_to_the_whole_output() -> None:
+    """The raw float32 output of an FFT convolution (MKL, x86_64) on exercise 02's by-hand check
+    [100, 10, 1], dilation 2, hide_present: right, though rounding to 4 decimals says 2.0001."""
+    expected = torch.tensor([0.0, 1.0, 2.0, 13.0, 24.0, 135.0])
+    got = torch.tensor([-3.814697265625e-06, 0.9999952316284, 2.00006103515625, 13.0, 24.0, 135.0])
+    assert [round(v, 4) for v in got.tolist()][2] == 2.0001  # what the old check compared
+    assert not differs(got, expected).any()
+    assert not differs(got.double(), expected).any()  # the dtypes need not match
+
+
+@pytest.mark.parametrize("got, expected, wrong", [
+    ([1.0, 12.0, 23.0], [1.0, 12.0, 24.0], [False, False, True]),  # a wrong tap
+    ([0.5, 2.5], [0.0, 2.0], [True, True]),  # a bias of 0.5 too many
+    ([0.0, 1e-3], [0.0, 0.0], [False, True]),  # nothing expected: only exact zeros
+    ([1.0, float("nan")], [1.0, 1.0], [False, True]),
+    ([float("-inf"), 2.0], [float("-inf"), 2.0], [False, False]),
+    ([-1e30, 2.0], [float("-inf"), 2.0], [True, False]),  # infinite: met exactly, or wrong
+    ([float("inf"), 2.0], [1.0, 2.0], [True, False]),
+])
+def test_differs_rejects_real_mistakes_and_non_finite_values(got, expected, wrong) -> None:
+    assert differs(torch.tensor(got), torch.tensor(expected)).tolist() == wrong
+
+
+def test_differs_scales_with_the_magnitude_and_takes_a_tolerance() -> None:
+    expected = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(0))
+    for scale in (1e-6, 1.0, 1e6):
+        assert not differs(expected * scale * (1 + 1e-6), expected * scale).any()
+        assert differs(expected * scale * 1.01, expected * scale).any()
+    in_float32 = expected.double().float().double() * (1 + 1e-7)
+    assert not differs(in_float32, expected.double()).any()
+    assert differs(in_float32, expected.double(), tol=1e-10).any()
+    assert differs(torch.zeros(0, 2), torch.zeros(0, 2)).shape == (0, 2)
+    with pytest.raises(ValueError, match="shapes"):
+        differs(torch.zeros(2, 3), torch.zeros(3, 2))

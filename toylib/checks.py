@@ -164,7 +164,10 @@ def dependency_strength(
 
 def _probe_copy(model: Callable, sample: tuple[int, ...]) -> tuple[Callable, torch.dtype]:
     """A float64 copy of an ``nn.Module`` that runs in float64 on an input of shape
-    (1, *sample), else the model (a copy if possible) in float32."""
+    (1, *sample), else the model (a copy if possible) in torch's default dtype (float32 unless
+    the notebook set float64)."""
+    default = torch.get_default_dtype()
+    black_box = default if default in ROUND_OFF else torch.float32
     if isinstance(model, nn.Module):
         try:
             copied = copy.deepcopy(model).double()
@@ -173,10 +176,10 @@ def _probe_copy(model: Callable, sample: tuple[int, ...]) -> tuple[Callable, tor
             return copied, torch.float64
         except Exception:  # noqa: BLE001 - a model that cannot run in float64 is probed as is
             try:
-                return copy.deepcopy(model), torch.float32
+                return copy.deepcopy(model), black_box
             except Exception:  # noqa: BLE001 - an uncopyable model is probed as it is
-                return model, torch.float32
-    return model, torch.float32
+                return model, black_box
+    return model, black_box
 
 
 def dependency_map(

@@ -60,7 +60,8 @@ def tokens_to_input(tokens: torch.Tensor, nb_classes: int) -> torch.Tensor:
             f"tokens must lie in [0, {nb_classes}), got values in "
             f"[{int(tokens.min())}, {int(tokens.max())}]"
         )
-    return (tokens.float() * (2.0 / (nb_classes - 1)) - 1.0).unsqueeze(1)  # (N, 1, T)
+    values = tokens.to(torch.get_default_dtype())  # float32 unless the default was changed
+    return (values * (2.0 / (nb_classes - 1)) - 1.0).unsqueeze(1)  # (N, 1, T)
 
 
 def train_test_split(

@@ -259,3 +259,34 @@ def probe(target: Callable | type) -> Any:
 
     run.__probe__ = target
     return run
+
+
+# -------------------------------------------------------------------------------- comparisons
+def differs(got: torch.Tensor, expected: torch.Tensor, tol: float = 1e-4) -> torch.Tensor:
+    """Where a float output ``got`` is not ``expected`` up to round-off: a bool tensor of their
+    shape, True where ``|got - expected| > tol * (|expected| + max |expected|)``, the max taken
+    over all of ``expected`` (its finite values; an infinite or NaN expected value must be met
+    exactly).
+
+    The one rule by which the exercises' test cells compare float outputs (exact answers, such as
+    tokens, masks of 0/1, copies of the input, shapes and dtypes, are compared exactly). A right
+    answer computed another way than the reference (convolving then cropping, by FFT, by
+    cumulative sums, in a Python loop) differs from it by round-off that scales with the whole
+    output, not with each value: an FFT convolution in float32 may return 2.00006 for 2 next to
+    outputs of 135. So the tolerance is relative to the magnitude of the expected output, and
+    never a number of decimals: rounding to 4 decimals turns 2.00006 into 2.0001, an exact miss.
+    ``tol=1e-4`` accepts the float32 round-off of every right way (below 1e-6 of the magnitude
+    in these exercises) and rejects real mistakes (a wrong tap, a missing bias or ReLU: 40 times
+    the tolerance and more in these exercises); a check meant to catch a float32 computation in
+    float64 passes ``tol=1e-10``. The two tensors are compared in float64.
+    """
+    got, expected = torch.as_tensor(got), torch.as_tensor(expected)
+    if got.shape != expected.shape:
+        raise ValueError(f"differs: shapes {tuple(got.shape)} and {tuple(expected.shape)}")
+    got = got.detach().to("cpu", torch.float64)
+    expected = expected.detach().to("cpu", torch.float64)
+    size = expected.abs()
+    finite = torch.isfinite(expected)
+    scale = size[finite].max() if finite.any() else size.new_zeros(())
+    near = finite & ((got - expected).abs() <= tol * (size + scale))
+    return ~(near | (got == expected))

@@ -84,6 +84,19 @@ for t in range(x.size(-1)):
     window = x[..., taps]
     out[..., t] = window.amax(dim=-1) if mode == "max" else window.mean(dim=-1)
 return out""")),
+    # a running mean by differences of cumulative sums (one per residue of t modulo d): right,
+    # with the round-off of the sums, which grows with t
+    "cumsum_running_mean": (None, pool("""
+if mode == "max":
+    return F.max_pool1d(F.pad(x, (left, 0), value=float("-inf")), kernel_size, 1,
+                        dilation=dilation)
+length = x.size(-1)
+sums = torch.zeros_like(x)
+for r in range(min(dilation, length)):
+    sums[..., r::dilation] = x[..., r::dilation].cumsum(dim=-1)  # x[t] + x[t - d] + ...
+window = sums - F.pad(sums, (kernel_size * dilation, 0))[..., :length]
+taps = (torch.arange(length, device=x.device) // dilation + 1).clamp(max=kernel_size)
+return window / taps.to(x.dtype)""")),
     # mistakes ------------------------------------------------------------------------------
     "zero_padding_in_max": (("max",), pool("""
 padded = F.pad(x, (left, 0))
@@ -162,6 +175,19 @@ def padded(h):
 h = self.dropout(torch.relu(self.conv1(padded(x))))
 h = self.dropout(torch.relu(self.conv2(padded(h))))
 return torch.relu(h + (x if self.downsample is None else self.downsample(x)))""")),
+    # each causal convolution by FFT, in float32: right, with FFT round-off
+    "fft_convolutions": (None, block("""
+def causal(conv, h):
+    length, n = h.size(-1), h.size(-1) + left
+    kernel = conv.weight.new_zeros(*conv.weight.shape[:2], left + 1)
+    kernel[..., :: self.dilation] = conv.weight  # tap j at lag (k - 1 - j) d, once flipped
+    spectrum = torch.einsum("bif,oif->bof", torch.fft.rfft(h, n=n),
+                            torch.fft.rfft(kernel.flip(-1), n=n))
+    return torch.fft.irfft(spectrum, n=n)[..., :length] + conv.bias[:, None]
+
+h = self.dropout(F.relu(causal(self.conv1, x)))
+h = self.dropout(F.relu(causal(self.conv2, h)))
+return F.relu(h + (x if self.downsample is None else self.downsample(x)))""")),
     # mistakes ------------------------------------------------------------------------------
     "padding_both_sides": (("values", "is_causal"), block("""
 h = self.dropout(F.relu(self.conv1(F.pad(x, (left // 2, left - left // 2)))))
@@ -263,6 +289,22 @@ weight, bias = self.conv.conv.weight, self.conv.conv.bias
 x = x_t.to(weight.dtype)
 window = torch.stack([*self.queue, x], dim=-1)
 y = torch.einsum("bik,oik->bo", window[..., :: self.conv.dilation], weight)
+if bias is not None:
+    y = y + bias
+self.queue.append(x)
+return y.to(x_t.dtype)""")),
+    # the step as the lag-0 term of a circular correlation, by FFT, in the weight's dtype
+    "fft_of_the_window": (None, (DEQUE, """
+weight, bias = self.conv.conv.weight, self.conv.conv.bias
+k, d = self.conv.kernel_size, self.conv.dilation
+x = x_t.to(weight.dtype)
+window = torch.stack([*self.queue, x], dim=-1)  # (B, C_in, (k - 1) d + 1)
+kernel = weight.new_zeros(*weight.shape[:2], window.size(-1))
+kernel[..., ::d] = weight
+n = window.size(-1)
+spectrum = torch.einsum("bif,oif->bof", torch.fft.rfft(window, n=n),
+                        torch.fft.rfft(kernel, n=n).conj())
+y = torch.fft.irfft(spectrum, n=n)[..., 0]  # sum over m of window[m] * kernel[m]
 if bias is not None:
     y = y + bias
 self.queue.append(x)

@@ -65,6 +65,16 @@ CLASSES = {
     "centered_pool": "CenteredPool", "lag_feature": "LagFeature", "time_norm": "TimeNorm",
 }
 STRICT = {"shifted_input", "sees_the_present"}
+# a right forward for SamePadding and DilatedPad: the causal convolution of self.conv by FFT
+FFT_CONV = """
+        weight, d, length = self.conv.weight, {dilation}, x.size(-1)
+        left = (weight.size(-1) - 1) * d
+        kernel = weight.new_zeros(*weight.shape[:2], left + 1)
+        kernel[..., ::d] = weight
+        n = length + left
+        spectrum = torch.einsum("bif,oif->bof", torch.fft.rfft(x, n=n),
+                                torch.fft.rfft(kernel.flip(-1), n=n))
+        return torch.fft.irfft(spectrum, n=n)[..., :length] + self.conv.bias[:, None]"""
 
 
 def computed_where(answer: str) -> str:
@@ -109,6 +119,8 @@ SAME_PADDING = {
         zeros = x.new_zeros(x.size(0), x.size(1), k - 1)
         return F.conv1d(torch.cat([zeros, x], dim=-1), self.conv.weight, self.conv.bias)""",
                      None),
+    # by FFT in float32: next to outputs such as 23456, 1 comes out as 0.996 (or 0.998)
+    "fft_convolution": fix("same_padding", FFT_CONV.format(dilation="1"), None),
     # mistakes
     "where_swapped": where("same_padding", "return (1, 0)"),
     "where_as_text": where("same_padding", 'return "output at t=0 depends on x[1]"'),
@@ -195,6 +207,8 @@ DILATED_PAD = {
     "cat_zeros": fix("dilated_pad", """
         left = (self.conv.kernel_size[0] - 1) * self.conv.dilation[0]
         return self.conv(torch.cat([x.new_zeros(x.size(0), 1, left), x], dim=-1))""", None),
+    "fft_convolution": fix("dilated_pad", FFT_CONV.format(dilation="self.conv.dilation[0]"),
+                           None),
     # mistakes
     "where_the_dilation": where("dilated_pad", "return (0, 4)"),
     "pad_the_dilation_only": fix("dilated_pad", """

@@ -246,6 +246,21 @@ pad_h = nn.ZeroPad2d((half, 0, 0, 0))
 for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
     v = F.relu(vertical(pad_v(v)))
     h = F.relu(horizontal(pad_h(h)) + link(v))""")),
+    # every convolution by 2D FFT, in float32 (a circular correlation of the padded input whose
+    # first rows and columns, the ones that wrap round, are cropped): right, with FFT round-off
+    "fft2_convolutions": (None, stacks(SHIFTS, """
+def conv(layer, padded):  # layer(padded): no padding, by FFT
+    kh, kw = layer.weight.shape[-2:]
+    size = padded.shape[-2:]
+    flipped = layer.weight.flip(-2, -1)
+    spectrum = torch.einsum("bihw,oihw->bohw", torch.fft.rfft2(padded, s=size),
+                            torch.fft.rfft2(flipped, s=size))
+    y = torch.fft.irfft2(spectrum, s=size)[..., kh - 1:, kw - 1:]
+    return y + layer.bias[:, None, None]
+
+for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
+    v = F.relu(conv(vertical, F.pad(v, (half, half, half, 0))))
+    h = F.relu(conv(horizontal, F.pad(h, (half, 0))) + link(v))""")),
     # mistakes ------------------------------------------------------------------------------
     "shifts_on_the_wrong_axes": (("is_causal", "sees_its_past", "values"), stacks("""
 v = F.pad(x, (1, -1))
