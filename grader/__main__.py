@@ -18,6 +18,8 @@ from pathlib import Path
 
 from grader.course import GraderError
 
+WALL_FACTOR = 5  # grader.session.WALL_FACTOR, without importing torch for --help
+
 
 def positive_int(text: str) -> int:
     value = int(text)
@@ -69,9 +71,13 @@ def parser() -> argparse.ArgumentParser:
                        help="grade only the I-th of N slices of the students (a stable hash of "
                             "the student's name); join the outputs with `merge`")
     grade.add_argument("--timeout", type=positive_int, default=60, metavar="S",
-                       help="time limit of each cell and each test cell in seconds (default 60)")
+                       help="limit of each cell and each test cell in CPU seconds used by the "
+                            "submission's processes, so that a busy machine costs no one a "
+                            "point (default 60); code that sleeps is stopped after "
+                            f"{WALL_FACTOR} times that in wall-clock seconds")
     grade.add_argument("--wall-timeout", type=positive_int, default=600, metavar="S",
-                       help="time limit of one whole submission in seconds (default 600)")
+                       help="wall-clock limit of one whole submission in seconds, a backstop "
+                            "(default 600)")
     grade.add_argument("--memory-mb", type=positive_int, default=4096, metavar="MB",
                        help="address-space limit of a student's worker (default 4096)")
     grade.add_argument("--max-notebook-mb", type=positive_int, default=20, metavar="MB",

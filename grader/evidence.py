@@ -67,12 +67,7 @@ class Integrity:
 
     @staticmethod
     def _hooks(shell) -> dict[str, object]:
-        import threading
-
         state = {
-            "sys.gettrace()": sys.gettrace(), "sys.getprofile()": sys.getprofile(),
-            "threading trace hook": getattr(threading, "_trace_hook", None),
-            "threading profile hook": getattr(threading, "_profile_hook", None),
             "sys.displayhook": sys.displayhook, "sys.excepthook": sys.excepthook,
             "sys.meta_path": _foreign(sys.meta_path), "sys.path_hooks": _foreign(sys.path_hooks),
             "IPython input transformers": _foreign(
@@ -216,15 +211,97 @@ class References:
 
 
 def _codes_of(obj: object) -> list[types.CodeType]:
-    """Code objects of a function (and of what it wraps) or of the methods a class defines."""
+    """Code objects of a function (and of what it wraps) or of the methods a class defines,
+    written in the course's own files: a decorator's wrapper (``torch.no_grad``'s, shared by
+    every function it decorates) or any other library's code is never a reference's."""
     members = list(vars(obj).values()) if isinstance(obj, type) else [obj]
+    course = _course_dir()
     codes = []
     for member in members:
         for inner in (member, getattr(member, "fget", None), getattr(member, "__func__", None)):
             for _ in range(8):  # follow functools.wraps chains, never a cycle
                 if inner is None:
                     break
-                if isinstance(inner, types.FunctionType):
+                if (isinstance(inner, types.FunctionType)
+                        and inner.__code__.co_filename.startswith(course)):
                     codes.append(inner.__code__)
                 inner = getattr(inner, "__wrapped__", None)
     return codes
+
+
+def _course_dir() -> str:
+    import toylib
+
+    return os.path.dirname(os.path.abspath(toylib.__file__)) + os.sep
+
+
+# ------------------------------------------------------------------- trace and profile hooks
+def stop_tracers(where: str) -> tuple[list[str], list[str]]:
+    """Stop the trace and profile functions left running (this thread's, and those threading
+    gives new threads); return (tampering, notes). A library's (pdb, cProfile, a coverage tool,
+    torch.profiler) is a debugger or a profiler left on: a note. One the student wrote can
+    rewrite what the tests' probes see: tampering. The grader's own profile hook is off here."""
+    import threading
+
+    hooks = {"sys.settrace": sys.gettrace(), "sys.setprofile": sys.getprofile(),
+             "threading.settrace": _getattr(threading, "_trace_hook", None),
+             "threading.setprofile": _getattr(threading, "_profile_hook", None)}
+    tampered, notes = [], []
+    for name, hook in hooks.items():
+        if hook is None:
+            continue
+        if _installed_code(hook):
+            notes.append(f"{where} left a debugger or profiler running ({name}: "
+                         f"{_describe(hook)}); it was stopped")
+        else:
+            tampered.append(f"{where} left a trace function of its own running ({name}: "
+                            f"{_describe(hook)})")
+    if hooks["sys.settrace"] is not None:
+        sys.settrace(None)
+    if hooks["sys.setprofile"] is not None:
+        sys.setprofile(None)
+    if hooks["threading.settrace"] is not None:
+        threading.settrace(None)
+    if hooks["threading.setprofile"] is not None:
+        threading.setprofile(None)
+    return tampered, notes
+
+
+def _describe(hook: object) -> str:
+    function = _getattr(hook, "__func__", hook)
+    name = _getattr(function, "__qualname__", None) or _type(hook).__qualname__
+    return str(name)[:80]
+
+
+def _installed_dirs() -> tuple[str, ...]:
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    return tuple(os.path.join(os.path.abspath(d), "") for d in dirs)
+
+
+def _installed_code(obj: object) -> bool:
+    """Is ``obj`` (a function, a bound method, an object with ``__call__``) code of Python's
+    own library or of an installed package, on a library object, never a cell's?"""
+    function = _getattr(obj, "__func__", obj)
+    owner = _getattr(obj, "__self__", None)
+    if _type(function) is types.FunctionType:
+        if not function.__code__.co_filename.startswith(_installed_dirs()):
+            return False
+        return owner is None or _installed_class(_type(owner))
+    if _isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType)):
+        return owner is None or _isinstance(owner, types.ModuleType) or _installed_class(
+            _type(owner))
+    return _installed_class(_type(obj))
+
+
+def _installed_class(cls: type) -> bool:
+    """Every method that ``cls`` and its bases define in Python lives in installed code."""
+    for klass in cls.__mro__:
+        for value in vars(klass).values():
+            function = _getattr(value, "__func__", value)
+            if (_type(function) is types.FunctionType
+                    and not function.__code__.co_filename.startswith(_installed_dirs())):
+                return False
+    return True

@@ -31,7 +31,7 @@ from toylib.exercise import WorkerGone
 
 @dataclass
 class Options:
-    timeout: float = 60.0  # per cell and per test cell
+    timeout: float = 60.0  # CPU seconds per cell and per test cell (wall: WALL_FACTOR times)
     limits: Limits = field(default_factory=Limits)
     files: Path | None = None  # copied into the worker's folder (e.g. a matplotlib font cache)
 
@@ -44,6 +44,7 @@ class NotebookResult:
     notes: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     crashed: str = ""
+    out_of_time: bool = False  # the worker was killed for ignoring a time limit's interrupt
     timed_out: list[str] = field(default_factory=list)
     log: str = ""
 
@@ -96,9 +97,11 @@ def grade_notebook(assignment: str, notebook: str, nb: dict, sandbox: Sandbox, s
     finally:
         session.stop()
         result.evidence += session.evidence
+        result.notes += [note for note in session.notes if note not in result.notes]
         result.log = session.output_log()
     if session.gone and session.gone != "stopped" and not result.crashed:
         result.crashed = session.gone
+    result.out_of_time = session.out_of_time
     # tests the plan never reached (the worker died) count as failed
     done = {t.grade_id for t in result.tests}
     for cell in source.tests:
@@ -124,8 +127,8 @@ def verdict(results: list[NotebookResult], max_score: float) -> tuple[str, str, 
         return "uses_reference", _join(reference), None
     timed_out = [label for r in results for label in r.timed_out]
     crashed = [r.crashed for r in results if r.crashed]
-    if crashed and "past the" in crashed[0]:
-        return "timeout", f"{crashed[0]}; {partial}", None
+    if any(r.out_of_time for r in results):
+        return "timeout", f"{crashed[0] if crashed else 'a time limit'}; {partial}", None
     if crashed:
         return "crashed", f"{crashed[0]}; {partial}", None
     if timed_out:

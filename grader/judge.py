@@ -26,7 +26,7 @@ from typing import Any
 
 import toylib.exercise as exercise
 from grader.plan import Source, SourceCell
-from grader.session import Session
+from grader.session import WALL_FACTOR, Session
 from toylib.exercise import DataError, ProbeError, ProbeTimeout, WorkerGone
 
 
@@ -65,7 +65,8 @@ class Judge(exercise.Backend):
         self.namespace: dict[str, Any] = {"__name__": "__main__"}
         self.cell: SourceCell | None = None
         self.filename = ""
-        self.deadline = 0.0
+        self.deadline = 0.0  # wall-clock backstop of the running test cell
+        self.cpu_left = 0.0  # CPU seconds its probes may still use in the worker
         self.timed_out = False
 
     # --------------------------------------------------------------------------- setup
@@ -73,6 +74,7 @@ class Judge(exercise.Backend):
         """Run a locked (setup) cell here too, so that tests see its imports and constants."""
         exercise.set_backend(self)
         try:
+            self._adopt_default_dtype()
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(cell.source, f"<locked {cell.grade_id}>", "exec"), self.namespace)
         except Exception:  # noqa: BLE001 - the tests that need it will say so
@@ -89,9 +91,11 @@ class Judge(exercise.Backend):
         result = TestResult(cell.grade_id, 0.0, cell.points, False, hidden=bool(cell.hidden_lines))
         printed = io.StringIO()
         start = time.perf_counter()
-        self.deadline = start + self.timeout
+        self.deadline = start + WALL_FACTOR * self.timeout
+        self.cpu_left = self.timeout
         exercise.set_backend(self)
         try:
+            self._adopt_default_dtype()
             code = compile(cell.source, self.filename, "exec")
             with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
                 exec(code, self.namespace)
@@ -104,7 +108,8 @@ class Judge(exercise.Backend):
             result.details = traceback.format_exc()
         except ProbeTimeout:
             self.timed_out = result.timed_out = True
-            result.message = f"your code ran past the {self.timeout:g} s time limit of this test"
+            result.message = (f"your code ran past the time limit of this test ({self.timeout:g} "
+                              "CPU seconds)")
         except WorkerGone as error:
             result.message = f"not run: {error}"
         except AuthoringError as error:
@@ -127,8 +132,9 @@ class Judge(exercise.Backend):
     def register(self, target: Any) -> Any:
         name = target.__name__
         source = self._source_of(target)
-        reply = self.session.request({"op": "define", "name": name, "source": source},
-                                     self._left(), f"the definition of probe {name}")
+        cpu, what, wall = self._left(f"the definition of probe {name}")
+        reply = self.session.request({"op": "define", "name": name, "source": source}, cpu, what,
+                                     wall)
         if "defined" not in reply.data:
             raise AuthoringError(f"probe {name} could not be defined next to the student's "
                                  f"code: {reply.data.get('failed', '?')}")
@@ -141,9 +147,10 @@ class Judge(exercise.Backend):
                 data_args, data_kwargs = exercise.encode(args), exercise.encode(kwargs)
             except DataError as error:
                 raise AuthoringError(f"arguments of probe {name}: {error}") from None
+            cpu, what, wall = self._left(f"your code (probe {name} of {self.cell.grade_id})")
             reply = self.session.request({"op": "call", "name": name, "args": data_args,
-                                          "kwargs": data_kwargs, "answer": answer}, self._left(),
-                                         f"your code (probe {name} of {self.cell.grade_id})")
+                                          "kwargs": data_kwargs, "answer": answer}, cpu, what, wall)
+            self.cpu_left -= reply.cpu
             if reply.interrupted:
                 raise ProbeTimeout(name)
             if "raised" in reply.data:
@@ -161,11 +168,22 @@ class Judge(exercise.Backend):
         call.__doc__ = target.__doc__
         return call
 
-    def _left(self) -> float:
-        left = self.deadline - time.perf_counter()
-        if left <= 0:
+    def _left(self, what: str = "") -> tuple[float, str, float]:
+        """(CPU seconds, what, wall-clock seconds) left to the running test cell's probes."""
+        wall = self.deadline - time.perf_counter()
+        if wall <= 0 or self.cpu_left <= 0:
             raise ProbeTimeout("time limit")
-        return left
+        return self.cpu_left, what, wall
+
+    def _adopt_default_dtype(self) -> None:
+        """Test code shares torch's default dtype with the student's code in Jupyter: here
+        too (a student's ``torch.set_default_dtype(torch.float64)`` reaches the tests)."""
+        import torch
+
+        wanted = {"float32": torch.float32, "float64": torch.float64}.get(
+            getattr(self.session, "default_dtype", "float32"), torch.float32)
+        if torch.get_default_dtype() != wanted:
+            torch.set_default_dtype(wanted)
 
     def _source_of(self, target: Any) -> str:
         """The probe's source without its decorators, found in the running test cell."""

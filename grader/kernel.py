@@ -1,9 +1,9 @@
 """The grading worker: runs one student's notebook code, and the test cells' probes, for the grader.
 
 Started by ``grader.session`` inside the sandbox (``grader.sandbox``) as
-``python -m grader.kernel IN_FD OUT_FD``; it reads requests from file descriptor IN_FD and writes
-one reply per request to OUT_FD. A message is a 4-byte big-endian length and that many bytes of
-UTF-8 JSON. Requests (``op``):
+``python -m grader.kernel IN_FD OUT_FD INTERRUPT_FD``; it reads requests from file descriptor
+IN_FD and writes one reply per request to OUT_FD. A message is a 4-byte big-endian length and
+that many bytes of UTF-8 JSON. Requests (``op``):
 
 - ``start``: ``answers`` {answer grade id: {"names": [...], "references": ["toylib.x.Y", ...]}}.
   The worker imports the libraries the tests use, records what they are (``Integrity``) and adds
@@ -14,13 +14,28 @@ UTF-8 JSON. Requests (``op``):
 - ``call``: ``name``, ``args``, ``kwargs`` (``toylib.exercise`` data), ``answer``: call a probe;
   reply ``value`` (data) or ``raised`` {type, message}.
 
-Each request carries an ``id`` (random, new each time) that its reply repeats.
+Each request carries an ``id`` (random, new each time); its one reply repeats it, and says
+whether the grader's time limit ``interrupted`` the student's code. **Interrupts name their
+request**: to stop request R, the grader writes R's id, one line, to INTERRUPT_FD, then sends
+SIGINT. The worker's handler raises ``KeyboardInterrupt`` only if R is the request it is serving
+*and* the student's code is running *and* no frame of the worker's own code (this module, its
+evidence checks, its profile hook) is on the stack; otherwise it does nothing (a stale
+interrupt, for a request already answered) or waits (the grader sends SIGINT again every quarter
+of a second until the request ends, and the worker raises at once when student code starts
+under a pending interrupt). So a late interrupt can never break the worker's own protocol, and
+a thread of the student's (tqdm's monitor, a DataLoader) receiving the signal changes nothing:
+Python runs the handler in the main thread. A process forked by the student's code closes the
+protocol's file descriptors (``os.register_at_fork``) and can never answer a request.
 
 Every reply carries ``evidence`` (``grader.evidence``): new signs that the student's code replaced
 what the tests rely on (functions of torch, toylib, builtins, IPython's input and display
-machinery, trace and import hooks) or used the course's reference implementation of an answer.
-The grader never takes a score from this process: test cells judge probe data in the grader's
-own process. The evidence turns a submission's status into ``tampered`` or ``uses_reference``.
+machinery, import hooks, a trace function of its own left running) or used the course's reference
+implementation of an answer; and ``notes``: harmless things the grader undid (a debugger or a
+profiler left running, ``pdb.set_trace()``, which is skipped). Also ``dtype``, torch's default
+dtype, which the grader's test code adopts, as test cells share it with the student's code in
+Jupyter. The grader never takes a score from this process: test cells judge probe data in the
+grader's own process. The evidence turns a submission's status into ``tampered`` or
+``uses_reference``.
 
 This process is the student's; what it reports can be forged by code written to target it. It is
 a second line of defence, after the sandbox and the separation of judging from running.
@@ -29,121 +44,94 @@ a second line of defence, after the sandbox and the separation of judging from r
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import os
-import re
 import signal
 import struct
 import sys
+import threading
 import traceback
 import types
 
-from grader.evidence import Integrity, References
+import grader.evidence
+from grader.evidence import Integrity, References, stop_tracers
+from grader.shell import CappedStream, make_shell, outputs_of
 
 _type = type  # bound before any student code can replace the builtins
 
-MAX_STREAM = 64 * 1024  # bytes kept of each of stdout and stderr per cell
-MAX_TEXT = 16 * 1024  # bytes kept of one text/plain result
-MAX_IMAGE = 1024 * 1024  # bytes kept of one base64 image
-MAX_OUTPUTS = 50  # outputs kept per cell
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-PRELOAD = ("torch", "numpy", "matplotlib", "matplotlib.pyplot", "tqdm", "tqdm.auto")
-
-
-class CappedStream(io.TextIOBase):
-    """A text stream that keeps the first ``limit`` bytes and counts the rest."""
-
-    def __init__(self, name: str, sink: list, limit: int = MAX_STREAM) -> None:
-        self.name, self.sink, self.limit, self.kept, self.dropped = name, sink, limit, 0, 0
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return False
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return "utf-8"
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            text = str(text)
-        size = len(text.encode("utf-8", "replace"))
-        if self.kept + size <= self.limit:
-            self.sink.append(("stream", self.name, text))
-            self.kept += size
-        else:
-            self.dropped += size
-        return len(text)
-
-
-def _keep_data(data: dict) -> dict:
-    """The parts of a rich output the grader keeps: plain text and PNG/JPEG images, capped."""
-    kept = {}
-    text = data.get("text/plain")
-    if isinstance(text, str):
-        kept["text/plain"] = text[:MAX_TEXT]
-    for mime in ("image/png", "image/jpeg"):
-        image = data.get(mime)
-        if isinstance(image, str) and len(image) <= MAX_IMAGE:
-            kept[mime] = image
-    return kept
-
-
-def make_shell():
-    """An IPython shell whose outputs land in ``shell.captured`` instead of a terminal."""
-    from IPython.core.displayhook import DisplayHook
-    from IPython.core.displaypub import DisplayPublisher
-    from IPython.core.interactiveshell import InteractiveShell
-
-    class Publisher(DisplayPublisher):
-        def publish(self, data, metadata=None, source=None, *, transient=None, update=False,
-                    **kwargs):
-            self.shell.captured.append(("display_data", _keep_data(dict(data or {}))))
-
-        def clear_output(self, wait=False):
-            pass
-
-    class Hook(DisplayHook):
-        def write_output_prompt(self):
-            pass
-
-        def write_format_data(self, format_dict, md_dict=None):
-            self.shell.captured.append(("execute_result", _keep_data(dict(format_dict or {}))))
-
-        def finish_displayhook(self):
-            pass
-
-    class Shell(InteractiveShell):
-        captured: list = []
-
-        def enable_gui(self, gui=None):  # %matplotlib inline needs no event loop
-            pass
-
-        def _showtraceback(self, etype, evalue, stb):
-            lines = [ANSI.sub("", line) for line in (stb if isinstance(stb, list) else [stb])]
-            self.captured.append(("error", getattr(etype, "__name__", str(etype)),
-                                  str(evalue)[:MAX_TEXT], "\n".join(lines)[-MAX_TEXT:]))
-
-    shell = Shell.instance(display_pub_class=Publisher, displayhook_class=Hook, colors="nocolor")
-    shell.captured = []
-    return shell
+PRELOAD = ("torch", "numpy", "matplotlib", "matplotlib.pyplot", "tqdm", "tqdm.auto", "bdb", "pdb")
+# an interrupt never lands in frames of these files: the worker's own code
+WORKER_FILES = frozenset({__file__, grader.evidence.__file__})
 
 
 class Worker:
-    def __init__(self, fd_in: int, fd_out: int) -> None:
-        self.fd_in, self.fd_out = fd_in, fd_out
+    def __init__(self, fd_in: int, fd_out: int, fd_interrupt: int) -> None:
+        self.fd_in, self.fd_out, self.fd_interrupt = fd_in, fd_out, fd_interrupt
+        self.pid = os.getpid()
+        self.main_thread = threading.get_ident()
         self.shell = None
         self.integrity: Integrity | None = None
         self.references: References | None = None
         self.probes: dict[str, types.FunctionType] = {}
         self.audit: list[str] = []  # tampering seen by the audit hook
         self.reused: list[str] = []  # reference implementations run by the answers
+        self.notes: list[str] = []  # harmless things the grader undid
         self.reported: set[str] = set()
         self.grader_busy = False  # our own setprofile calls are not evidence
-        self.cell = "(start)"
+        self.profiling = False  # our profile hook watches a probe for reference code
+        self.profile_replaced = False  # ... and the student's code replaced it
+        self.where = "the start-up"  # what runs now, for messages
+        self.current: str | None = None  # id of the request being served
+        self.stop_ids: list[str] = []  # ids the grader asked to interrupt (the latest few)
+        self.pending = b""
+        self.in_student = False
+        self.interrupted = False  # the current request's student code got our interrupt
+        self.default_dtype = None
+        os.set_blocking(fd_interrupt, False)
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        """In a process forked by the student's code: the protocol is not its business."""
+        for fd in (self.fd_in, self.fd_out, self.fd_interrupt):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------------ interrupts
+    def on_interrupt(self, signum, frame) -> None:
+        """SIGINT: stop the student's code if the grader's interrupt names this request."""
+        self._read_interrupts()
+        if self.current is None or self.current not in self.stop_ids:
+            return  # stale (for a request already answered) or not announced: ignored
+        if not self.in_student or _in_worker_code(frame):
+            return  # not now: the grader sends it again, and student code starts interrupted
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def _read_interrupts(self) -> None:
+        try:
+            while chunk := os.read(self.fd_interrupt, 4096):
+                self.pending += chunk
+        except OSError:  # BlockingIOError: nothing more to read
+            pass
+        *lines, self.pending = self.pending.split(b"\n")
+        for line in lines:
+            self.stop_ids = [*self.stop_ids[-15:], line.decode("ascii", "replace")]
+
+    def run_student(self, function, *args, **kwargs):
+        """Call the student's code (a cell, a probe) where the grader's interrupt can reach it."""
+        signal.signal(signal.SIGINT, self.on_interrupt)  # whatever an earlier cell set
+        self._read_interrupts()
+        if self.current in self.stop_ids:  # the time ran out before the student's code began
+            self.interrupted = True
+            raise KeyboardInterrupt
+        self.in_student = True
+        try:
+            return function(*args, **kwargs)
+        finally:
+            self.in_student = False
+            signal.signal(signal.SIGINT, self.on_interrupt)
 
     # -------------------------------------------------------------------------- messages
     def read(self) -> dict | None:
@@ -165,12 +153,14 @@ class Worker:
         return b"".join(chunks)
 
     def write(self, message: dict) -> None:
+        ident = message.get("id")
+        ident = ident if _type(ident) is str and ident.isalnum() else ""
         try:
             message["evidence"] = self.new_evidence()
+            message["notes"] = self.new_notes()
+            message["dtype"] = self.dtype()
             body = json.dumps(message).encode("utf-8")
         except Exception:  # noqa: BLE001 - the student's code broke what the worker uses
-            ident = message.get("id")
-            ident = ident if _type(ident) is str and ident.isalnum() else ""
             body = (b'{"failed": "the worker could not report", "evidence": ["tampered: the '
                     b'worker\'s own code stopped working (builtins or modules replaced)"], '
                     b'"id": "' + ident.encode("ascii") + b'"}')
@@ -178,17 +168,21 @@ class Worker:
         while data:
             data = data[os.write(self.fd_out, data):]
 
+    def dtype(self) -> str:
+        return str(self.default_dtype()).removeprefix("torch.") if self.default_dtype else ""
+
     # ------------------------------------------------------------------------- evidence
     def audit_hook(self, event: str, args: tuple) -> None:
         if self.grader_busy or self.integrity is None:
             return
-        if event in ("sys.settrace", "sys.setprofile"):
-            self.audit.append(f"{event}() was called in cell {self.cell}")
+        if event == "sys.setprofile":  # replaces the profile hook of this thread only
+            if self.profiling and threading.get_ident() == self.main_thread:
+                self.profile_replaced = True
         elif event == "sys.addaudithook":
-            self.audit.append(f"an audit hook was added in cell {self.cell}")
+            self.audit.append(f"an audit hook was added in {self.where}")
         elif event == "object.__setattr__" and args and id(args[0]) in self.integrity.protected:
             owner = getattr(args[0], "__qualname__", type(args[0]).__name__)
-            self.audit.append(f"{owner}.{args[1]} was set in cell {self.cell}")
+            self.audit.append(f"{owner}.{args[1]} was set in {self.where}")
 
     def new_evidence(self) -> list[str]:
         found: list[str] = []
@@ -205,6 +199,29 @@ class Worker:
         self.reported.update(fresh)
         return fresh[:20]
 
+    def new_notes(self) -> list[str]:
+        fresh = [note for note in dict.fromkeys(self.notes) if note not in self.reported]
+        self.reported.update(fresh)
+        self.notes.clear()
+        return fresh[:20]
+
+    def check_tracers(self, where: str) -> None:
+        """Stop trace and profile functions the student's code left running: a library's (a
+        debugger, a profiler) is a note, one the student wrote is tampering."""
+        self.grader_busy = True
+        try:
+            tampered, notes = stop_tracers(where)
+        finally:
+            self.grader_busy = False
+        self.audit += tampered
+        self.notes += notes
+
+    def skip_debugger(self, debugger, *args, **kwargs) -> None:
+        """Stands for ``bdb.Bdb.set_trace`` (``pdb.set_trace()``, IPython's ``set_trace``): no
+        one can type into a debugger while grading, so it is skipped, as ``breakpoint()`` is."""
+        self.notes.append(f"{self.where} started a debugger ({type(debugger).__name__}"
+                          ".set_trace); debuggers do not run when grading: it was skipped")
+
     # ---------------------------------------------------------------------------- ops
     def start(self, request: dict) -> dict:
         for name in PRELOAD:
@@ -218,6 +235,12 @@ class Worker:
         for info in sorted(os.listdir(os.path.dirname(toylib.__file__))):
             if info.endswith(".py") and not info.startswith("_"):
                 importlib.import_module(f"toylib.{info[:-3]}")
+        if "bdb" in sys.modules:
+            worker = self
+            sys.modules["bdb"].Bdb.set_trace = (
+                lambda debugger, *args, **kwargs: worker.skip_debugger(debugger))
+        if "torch" in sys.modules:
+            self.default_dtype = sys.modules["torch"].get_default_dtype
         self.shell = make_shell()
         self.shell.user_ns["__name__"] = "__main__"
         self.references = References(request.get("answers", {}))
@@ -226,18 +249,19 @@ class Worker:
         return {"ready": True, "python": sys.version.split()[0]}
 
     def run(self, request: dict) -> dict:
-        self.cell = str(request.get("label", "?"))[:80]
+        self.where = f"cell {str(request.get('label', '?'))[:80]}"
         self.shell.captured = captured = []
         stdout, stderr = CappedStream("stdout", captured), CappedStream("stderr", captured)
         old = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = stdout, stderr
         try:
-            with student_code():
-                result = self.shell.run_cell(request.get("code", ""), store_history=True)
+            result = self.run_student(self.shell.run_cell, request.get("code", ""),
+                                      store_history=True)
         finally:
             sys.stdout, sys.stderr = old
-            self.cell = "(between cells)"
-        outputs = _outputs(captured)
+            self.check_tracers(self.where)
+            self.where = "the worker, between cells"
+        outputs = outputs_of(captured)
         for stream in (stdout, stderr):
             if stream.dropped:
                 outputs.append({"output_type": "stream", "name": stream.name,
@@ -260,20 +284,28 @@ class Worker:
         used: set[str] = set()
 
         def profile(frame, event, arg):
-            if event == "call" and frame.f_code in forbidden:
-                used.add(forbidden[frame.f_code])
+            try:
+                if event == "call" and frame.f_code in forbidden:
+                    used.add(forbidden[frame.f_code])
+            except BaseException:  # noqa: BLE001 - an error here would remove this hook
+                pass
 
         sink: list = []
         old = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = CappedStream("stdout", sink), CappedStream("stderr", sink)
-        self.cell = f"(probe {request['name']})"
+        self.where = f"your code (run by the tests' probe {request['name']})"
+        self.profile_replaced = False
         try:
             self._set_profile(profile if forbidden else None)
             try:
-                with student_code():
-                    value = function(*args, **kwargs)
+                value = self.run_student(function, *args, **kwargs)
             finally:
                 self._set_profile(None)
+            if self.profile_replaced:
+                raise RuntimeError(
+                    "your code replaced the grader's profile hook (sys.setprofile: cProfile, "
+                    "torch.profiler, ...) while this test ran it, so the test cannot be judged: "
+                    "take profilers out of your answer's code")
             reply = {"value": encode(value)}
         except DataError as error:
             reply = {"raised": {"type": "DataError", "message": str(error)[:2000]}}
@@ -283,7 +315,8 @@ class Worker:
                                 "traceback": text[-4000:]}}
         finally:
             sys.stdout, sys.stderr = old
-            self.cell = "(between cells)"
+            self.check_tracers(self.where)
+            self.where = "the worker, between cells"
         if used:
             self.reused.append(f"the answer ran the course's {', '.join(sorted(used))} instead "
                                "of its own code")
@@ -292,6 +325,7 @@ class Worker:
     def _set_profile(self, function) -> None:
         self.grader_busy = True
         try:
+            self.profiling = function is not None
             sys.setprofile(function)
         finally:
             self.grader_busy = False
@@ -299,63 +333,56 @@ class Worker:
     def serve(self) -> None:
         ops = {"start": self.start, "run": self.run, "define": self.define, "call": self.call}
         while True:
-            request = {}
+            if os.getpid() != self.pid:  # a fork of the student's that returned here
+                os._exit(0)
+            request = self.read()
+            if request is None or request.get("op") == "exit":
+                return
+            ident = request.get("id")
+            self.current = ident if _type(ident) is str and ident.isalnum() else None
+            self.interrupted = False
             try:
-                request = self.read()
-                if request is None or request.get("op") == "exit":
-                    return
                 op = ops.get(request.get("op"))
                 if op is None:
                     reply = {"failed": f"unknown op {request.get('op')!r}"}
                 else:
                     reply = op(request)
-            except KeyboardInterrupt:  # arrived just after a cell ended: the reply says so
+            except KeyboardInterrupt:  # ours, raised while the student's code ran
                 reply = {"failed": "interrupted"}
             except Exception as error:  # noqa: BLE001 - reported to the grader
                 reply = {"failed": f"{type(error).__name__}: {error}"[:2000]}
-            reply["id"] = request.get("id") if isinstance(request, dict) else None
+            reply["interrupted"] = self.interrupted
+            reply["id"] = self.current
+            self.current = None  # from now on an interrupt for this request is stale
+            if os.getpid() != self.pid:
+                os._exit(0)
             self.write(reply)
 
 
-class student_code:  # noqa: N801 - used as a context manager, reads as one
-    """SIGINT (the grader's time limit) interrupts student code only, never the worker's own."""
+def _in_worker_code(frame) -> bool:
+    """Is the worker's own code on the stack above the student's (``Worker.run_student``)?"""
+    top = True
+    while frame is not None:
+        code = frame.f_code
+        if not top and code is _RUN_STUDENT:
+            return False
+        if code.co_filename in WORKER_FILES:
+            return True
+        top, frame = False, frame.f_back
+    return True
 
-    def __enter__(self) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # drop an interrupt that came too late
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
-    def __exit__(self, *exc: object) -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-
-
-def _outputs(captured: list) -> list[dict]:
-    """nbformat outputs from what a cell printed and displayed, consecutive stream text merged."""
-    outputs: list[dict] = []
-    for item in captured:
-        if item[0] == "stream":
-            _, name, text = item
-            if outputs and outputs[-1]["output_type"] == "stream" and outputs[-1]["name"] == name:
-                outputs[-1]["text"] += text
-            else:
-                outputs.append({"output_type": "stream", "name": name, "text": text})
-        elif item[0] in ("display_data", "execute_result"):
-            if item[1]:
-                outputs.append({"output_type": item[0], "data": item[1], "metadata": {}})
-        else:
-            _, ename, evalue, text = item
-            outputs.append({"output_type": "error", "ename": ename, "evalue": evalue,
-                            "traceback": text.splitlines()[-60:]})
-    return outputs[:MAX_OUTPUTS]
+_RUN_STUDENT = Worker.run_student.__code__
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m grader.kernel IN_FD OUT_FD", file=sys.stderr)
+    if len(argv) != 3:
+        print("usage: python -m grader.kernel IN_FD OUT_FD INTERRUPT_FD", file=sys.stderr)
         return 2
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - input() gets EOF
-    Worker(int(argv[0]), int(argv[1])).serve()
+    worker = Worker(int(argv[0]), int(argv[1]), int(argv[2]))
+    signal.signal(signal.SIGINT, worker.on_interrupt)
+    worker.serve()
     os._exit(0)  # no atexit handlers of the student's
 
 

@@ -50,6 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.cpu_time import CpuMeter
 from grader.sandbox_init import WORKDIR, _copy_files, _set_rlimits
 
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
@@ -181,8 +182,13 @@ class Sandbox:
 
     def worker_pid(self, proc: subprocess.Popen, timeout: float = 2.0) -> int | None:
         """Host pid of the worker itself (to send it SIGINT); None once it is gone."""
+        return self.worker_and_init(proc, timeout)[0]
+
+    def worker_and_init(self, proc: subprocess.Popen, timeout: float = 2.0
+                        ) -> tuple[int | None, int | None]:
+        """Host pids of the worker and of its namespace's init (None in mode "none", or gone)."""
         if self.mode == "none":
-            return proc.pid if proc.poll() is None else None
+            return (proc.pid if proc.poll() is None else None), None
         import psutil
 
         deadline = time.monotonic() + timeout
@@ -190,11 +196,17 @@ class Sandbox:
             try:  # unshare -> its child, the init (pid 1 inside) -> the init's oldest child
                 for init in psutil.Process(proc.pid).children():
                     if workers := init.children():
-                        return min(workers, key=lambda p: (p.create_time(), p.pid)).pid
+                        worker = min(workers, key=lambda p: (p.create_time(), p.pid))
+                        return worker.pid, init.pid
             except psutil.NoSuchProcess:
                 pass
             time.sleep(0.005)
-        return None
+        return None, None
+
+    def meter(self, proc: subprocess.Popen, timeout: float = 30.0) -> CpuMeter:
+        """A meter of the CPU seconds used by the worker and everything it started."""
+        worker, init = self.worker_and_init(proc, timeout)
+        return CpuMeter(proc.pid, [pid for pid in (worker, init) if pid is not None])
 
     def kill(self, proc: subprocess.Popen) -> None:
         """Kill the worker and everything it started, reap it, remove its folder. Idempotent."""

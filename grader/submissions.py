@@ -73,10 +73,11 @@ def discover(submissions: Path, assignments: dict[str, list[str]],
                                        detail="the student folder is a symbolic link"))
             continue
         student = student_dir.name
-        if student in assignments:
-            raise GraderError(
-                f"{student_dir} is named like an assignment: pass the folder that holds one "
-                f"folder per student ({LAYOUT})")
+        if student in assignments and _holds_notebooks(student_dir):
+            rows.append(Submission(student, "", status="bad_layout", detail=(
+                f"{student} is named like an assignment and holds its notebooks directly: "
+                f"expected {LAYOUT}")))
+            continue
         if not ID_PATTERN.match(student):
             rows.append(Submission(student, "", status="bad_layout",
                                    detail="student folder names may only use letters, digits, "
@@ -96,8 +97,22 @@ def discover(submissions: Path, assignments: dict[str, list[str]],
         raise GraderError(f"no submissions found in {submissions}{hint}: expected {LAYOUT}, "
                           f"e.g. alice/{first}/{assignments[first][0]}.ipynb")
     if all(row.status == "bad_layout" for row in rows):
+        named = [row.student for row in rows if row.student in assignments]
+        if named:
+            raise GraderError(
+                f"{submissions / named[0]} is named like an assignment and holds its notebooks "
+                f"directly: pass the folder that holds one folder per student ({LAYOUT})")
         raise GraderError(f"nothing in {submissions} is laid out as {LAYOUT}")
     return rows
+
+
+def _holds_notebooks(folder: Path) -> bool:
+    """A folder holding notebooks and no assignment folder: an assignment folder, not a
+    student's (a student may be named like an assignment: ``02_causal_conv1d/02_causal_conv1d/``
+    is unambiguous)."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    return any(p.name.endswith(".ipynb") for p in entries) and not any(
+        p.is_dir() and not p.is_symlink() and not p.name.endswith(".ipynb") for p in entries)
 
 
 def _assignment_row(student: str, folder: Path, assignments: dict[str, list[str]],

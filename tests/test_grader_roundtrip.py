@@ -14,6 +14,7 @@ with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import importlib.util
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -56,7 +58,8 @@ HONEST = ["perfect", "blank", "right_padding_leak", "buggy_generate", "noisy_but
           "ex04_most_significant_bit_first", "ex04_no_link_between_stacks", "ex04_python_loops",
           "ex04_shifts_on_the_wrong_axes", "ex04_whole_centre_row_kept",
           "ex05_conv_padding_then_crop", "ex05_no_shift", "ex05_shift_after_the_stack",
-          "ex05_shifted_twice"]
+          "ex05_shifted_twice", "no_grad_decorators", "leftover_debuggers", "float64_default",
+          "helper_threads", "helper_threads_then_hangs", ASSIGNMENT]
 
 
 def _load_samples():
@@ -126,6 +129,13 @@ def batch(tmp_path_factory) -> SimpleNamespace:
     shutil.copytree(SUBMISSIONS, submissions, symlinks=True)
     (submissions / "expected_grades.csv").unlink()
     SAMPLES.extra_samples(submissions)
+    # what hostile samples leave behind carries a mark of this batch only: another batch on
+    # the same machine (another test run) never counts as this one's leftovers
+    marker = f"{SAMPLES.HOST_MARKER}-{uuid.uuid4().hex[:12]}"
+    for path in submissions.rglob("*.ipynb"):
+        if not path.is_symlink() and SAMPLES.HOST_MARKER.encode() in path.read_bytes():
+            path.write_bytes(path.read_bytes().replace(SAMPLES.HOST_MARKER.encode(),
+                                                       marker.encode()))
     args = ["--jobs", "2", *LIMITS]
     if NO_SANDBOX is not None:
         for folder in submissions.iterdir():
@@ -139,7 +149,7 @@ def batch(tmp_path_factory) -> SimpleNamespace:
     seconds = time.perf_counter() - start
     print(f"\nbatch graded in {seconds:.1f} s\n{proc.stdout}\n{proc.stderr}")
     return SimpleNamespace(out=out, proc=proc, seconds=seconds, before=before,
-                           submissions=submissions)
+                           submissions=submissions, marker=marker)
 
 
 def test_grades_match_expected(batch) -> None:
@@ -185,6 +195,21 @@ def test_tampering_is_named_in_detail(batch) -> None:
     for student in ("reexports_reference", "subclasses_reference", "obfuscated_reference",
                     "delegates_to_reference"):
         assert "toylib.layers.CausalConv1d" in details[student], details[student]
+
+
+def test_honest_habits_are_notes_never_evidence(batch) -> None:
+    """Debuggers and profilers left in, torch's decorators, helper threads: graded as in
+    Jupyter; what the grader undid is said in detail; a test past its limit is a timeout."""
+    rows = {r[0]: r[1:] for r in read_rows(batch.out / "grades.csv",
+                                           ["student", "status", "detail"])}
+    debuggers = rows["leftover_debuggers"]
+    assert debuggers[0] == "graded", debuggers
+    assert "started a debugger (Pdb.set_trace)" in debuggers[1]
+    assert "left a debugger or profiler running (sys.setprofile: Profile)" in debuggers[1]
+    for student in ("no_grad_decorators", "float64_default", "helper_threads", ASSIGNMENT):
+        assert rows[student] == ("graded", ""), (student, rows[student])
+    status, detail = rows["helper_threads_then_hangs"]
+    assert status == "timeout" and "ran past the time limit" in detail, detail
 
 
 def _hidden_lines() -> list[str]:
@@ -243,7 +268,7 @@ def test_hostile_outputs_are_capped_and_inert(batch) -> None:
 
 @needs_sandbox
 def test_hostile_code_left_nothing_on_the_host(batch) -> None:
-    marker = SAMPLES.HOST_MARKER
+    marker = batch.marker
     leftovers = [p for folder in (Path("/tmp"), Path.home(), REPO, REPO.parent)
                  for p in folder.glob(f"*{marker}*")]
     assert not leftovers, leftovers
@@ -305,24 +330,75 @@ def test_regrading_with_one_job_and_in_shards_gives_the_same_bytes(batch, tmp_pa
     assert again.returncode == 2 and "not the shards" in again.stderr
 
 
+def test_grades_do_not_depend_on_load(batch, tmp_path) -> None:
+    """Limits count the submission's CPU seconds: beside four processes that keep both cores
+    busy, these students get the bytes of grades.csv they got in the batch, a loop past its
+    limit included (``make bench-grading-load`` times the whole batch both ways)."""
+    students = ["buggy_generate", "infinite_loop", "magics_and_plots", "noisy_but_right"]
+    subset = tmp_path / "subset"
+    for student in students:
+        shutil.copytree(batch.submissions / student, subset / student)
+    extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
+    try:
+        proc = run_cli("autograde", str(subset), "--out", str(tmp_path / "out"), "--jobs", "2",
+                       *LIMITS, *extra)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert proc.returncode == 1, proc.stderr
+    loaded = (tmp_path / "out" / "grades.csv").read_text(encoding="utf-8").splitlines()
+    idle = (batch.out / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert loaded == [idle[0], *(row for row in idle[1:] if row.split(",")[0] in students)]
+
+
 def test_a_hung_submission_costs_only_its_own_row(tmp_path) -> None:
-    """A submission that outlives --wall-timeout is stopped; the others are graded."""
+    """A submission that outlives --wall-timeout is stopped; the others are graded. (The honest
+    two take about 4 s each on an idle machine: 40 s holds at three times the load and more.)"""
     subset = tmp_path / "subset"
     for student in ("perfect", "swallows_interrupt", "blank"):
         shutil.copytree(SUBMISSIONS / student / ASSIGNMENT, subset / student / ASSIGNMENT)
     extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
     out = tmp_path / "out"
     proc = run_cli("autograde", str(subset), "--out", str(out), "--jobs", "2", "--timeout", "60",
-                   "--wall-timeout", "12", *extra)
+                   "--wall-timeout", "40", *extra)
     rows = read_rows(out / "grades.csv", ["student", "score", "status", "detail"])
     assert rows == [("blank", "0", "graded", ""), ("perfect", "15", "graded", ""),
                     ("swallows_interrupt", "", "timeout",
                      "stopped at the wall-clock limit of one submission")], proc.stdout
 
 
+def descendants(pid: int) -> dict[int, float]:
+    """{pid: start time} of every process below ``pid`` (zombies too)."""
+    import psutil
+
+    found = {}
+    try:
+        for child in psutil.Process(pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found[child.pid] = child.create_time()
+    except psutil.NoSuchProcess:
+        pass
+    return found
+
+
+def still_running(processes: dict[int, float]) -> list[str]:
+    import psutil
+
+    left = []
+    for pid, started in processes.items():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process = psutil.Process(pid)
+            if process.create_time() == started and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(" ".join(process.cmdline()))
+    return left
+
+
 def test_a_killed_batch_keeps_the_rows_it_finished(tmp_path) -> None:
-    """grades.csv is rewritten as each row ends: killing the grader keeps them, and what the
-    killed grader started stops too."""
+    """grades.csv is rewritten as each row ends: killing the grader keeps them, and everything
+    the killed grader started stops too (only its own processes are looked at: another batch
+    may be grading on the same machine)."""
     subset = tmp_path / "subset"
     for student in ("blank", "infinite_loop", "perfect"):
         shutil.copytree(SUBMISSIONS / student / ASSIGNMENT, subset / student / ASSIGNMENT)
@@ -331,24 +407,41 @@ def test_a_killed_batch_keeps_the_rows_it_finished(tmp_path) -> None:
     grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(subset), "--out",
                                str(out), "--jobs", "1", "--timeout", "60", *extra], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+    started: dict[int, float] = {}
+    deadline = time.monotonic() + 300  # a wait, not a timing claim
     while time.monotonic() < deadline and not (
             (out / "grades.csv").exists() and "blank" in (out / "grades.csv").read_text()):
+        started.update(descendants(grader.pid))
         time.sleep(0.2)
-    time.sleep(2)  # infinite_loop is now looping in its worker
+    kernel_seen = time.monotonic() + 300
+    while time.monotonic() < kernel_seen:  # until infinite_loop's worker is running
+        started.update(descendants(grader.pid))
+        if any("grader.kernel" in " ".join(cmd) for cmd in _cmdlines(started)):
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+    started.update(descendants(grader.pid))
     grader.kill()
     grader.wait()
     assert read_rows(out / "grades.csv", ["student", "status"]) == [("blank", "graded")]
-    time.sleep(2)
-    left = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if str(out).encode() in cmdline or b"grader.kernel" in cmdline:
-            left.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-    assert not left, f"still running after the grader was killed: {left}"
+    assert any("grader.kernel" in " ".join(cmd) for cmd in _cmdlines(started))
+    left = started
+    for _ in range(100):  # up to 20 s for the kernel to take them all down
+        left = {pid: t for pid, t in left.items() if still_running({pid: t})}
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not still_running(left), "still running after the grader was killed"
+
+
+def _cmdlines(processes: dict[int, float]) -> list[list[str]]:
+    import psutil
+
+    found = []
+    for pid in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            found.append(psutil.Process(pid).cmdline())
+    return found
 
 
 def test_repository_untouched(batch) -> None:

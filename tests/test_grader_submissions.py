@@ -78,6 +78,31 @@ def test_layout_problems_become_rows_or_clear_errors(tmp_path) -> None:
         discover(tmp_path / "bob", assignments)
 
 
+def test_a_student_may_be_named_like_an_assignment(tmp_path) -> None:
+    """02_causal_conv1d/02_causal_conv1d/02_causal_conv1d.ipynb beside alice/... is a student's;
+    a stray assignment folder (notebooks directly in it) is one bad row, named, not a refusal
+    of the whole batch; a student's own folder passed as SUBMISSIONS is refused, named."""
+    assignments = list_assignments()
+    for student in ("alice", ASSIGNMENT):
+        folder = tmp_path / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        (folder / f"{ASSIGNMENT}.ipynb").write_bytes(PERFECT.read_bytes())
+    stray = tmp_path / "01_masked_input"
+    stray.mkdir()
+    (stray / "01_masked_input.ipynb").write_bytes(PERFECT.read_bytes())
+    rows = {(r.student, r.assignment): r for r in discover(tmp_path, assignments)}
+    assert rows[("alice", ASSIGNMENT)].status is None
+    assert rows[(ASSIGNMENT, ASSIGNMENT)].status is None
+    assert rows[(ASSIGNMENT, ASSIGNMENT)].notebooks[ASSIGNMENT] == PERFECT.read_bytes()
+    bad = rows[("01_masked_input", "")]
+    assert bad.status == "bad_layout" and "01_masked_input is named like an assignment" in (
+        bad.detail)
+    with pytest.raises(GraderError, match=f"{ASSIGNMENT} is named like an assignment"):
+        discover(tmp_path / ASSIGNMENT / ASSIGNMENT / "..", assignments)
+    with pytest.raises(GraderError, match="named like an assignment"):
+        discover(REPO / "tests" / "submissions" / "perfect", assignments)
+
+
 def test_shards_are_stable_and_cover_everyone() -> None:
     students = [f"student{i}" for i in range(200)]
     shards = [shard_of(s, 4) for s in students]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -177,7 +178,7 @@ def probe(request, sandbox, tmp_path_factory) -> dict:
 
 def test_network_is_unreachable(probe):
     assert probe["net"] == ["ENETUNREACH", "ENETUNREACH"]
-    assert probe["net_seconds"] < 1
+    assert probe["net_seconds"] < 4  # refused at once, not after the 5 s connection timeout
 
 
 def test_host_files_are_invisible(probe):
@@ -275,7 +276,7 @@ def test_sigint_interrupts_and_kill_leaves_nothing(request, mode, tmp_path):
             os.kill(worker, signal.SIGINT)
             assert pipe.readline() == b"interrupted\n"
             assert pipe.readline() == b"children\n"
-            deadline = time.monotonic() + 2
+            deadline = time.monotonic() + 30  # a wait, not a timing claim
             while len(marked(marker)) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert len(marked(marker)) == 2
@@ -302,21 +303,34 @@ def test_torch_and_toylib_import_inside(sandbox):
     assert (proc.returncode, out) == (0, b"3.0\n"), err.decode()
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def test_overhead_is_small_and_nothing_is_left_on_the_host(sandbox):
+    """The sandbox costs little CPU (counted, so a busy machine cannot fail this: the
+    wall-clock times are printed, not asserted), and leaves no mount behind."""
     mounts = Path("/proc/self/mountinfo").read_text()
-    start = time.perf_counter()
-    subprocess.run([PYTHON, "-c", "pass"], check=True)
-    bare = time.perf_counter() - start
-    start = time.perf_counter()
-    proc = sandbox.popen([PYTHON, "-c", "pass"], env={}, read_only=READ_ONLY, files=None,
-                         slot=SLOT, limits=Limits(), pass_fds=(), stdout=None, stderr=None)
-    stage = Path(sandbox._dirs[proc.pid])  # the host folder the init mounts the new root on
-    proc.wait()
-    boxed = time.perf_counter() - start
-    assert not stage.exists()  # the init removed it, before any kill()
-    sandbox.kill(proc)
-    assert proc.returncode == 0
-    assert boxed - bare < 0.5, f"sandbox overhead {boxed - bare:.3f} s"
+    bare, boxed, walls = [], [], []
+    for _ in range(3):  # interleaved; the least of each
+        start, cpu = time.perf_counter(), children_cpu()
+        subprocess.run([PYTHON, "-c", "pass"], check=True)
+        bare.append(children_cpu() - cpu)
+        walls.append(time.perf_counter() - start)
+        start, cpu = time.perf_counter(), children_cpu()
+        proc = sandbox.popen([PYTHON, "-c", "pass"], env={}, read_only=READ_ONLY, files=None,
+                             slot=SLOT, limits=Limits(), pass_fds=(), stdout=None, stderr=None)
+        stage = Path(sandbox._dirs[proc.pid])  # the host folder the init mounts the root on
+        proc.wait()
+        assert not stage.exists()  # the init removed it, before any kill()
+        sandbox.kill(proc)
+        assert proc.returncode == 0
+        boxed.append(children_cpu() - cpu)
+        walls.append(time.perf_counter() - start)
+    print(f"python -c pass: {min(bare):.3f} CPU s bare, {min(boxed):.3f} in the sandbox; wall "
+          f"{min(walls[::2]):.3f} s and {min(walls[1::2]):.3f} s")
+    assert min(boxed) - min(bare) < 0.3, f"sandbox overhead {min(boxed) - min(bare):.3f} CPU s"
     assert Path("/proc/self/mountinfo").read_text() == mounts
 
 

@@ -78,6 +78,15 @@ CAUSAL_CONV1D = {
                                 torch.fft.rfft(kernel.flip(-1), n=n))
         y = torch.fft.irfft(spectrum, n=n)[..., :length]
         return y if self.conv.bias is None else y + self.conv.bias[:, None]""")),
+    # tap by tap: tap j of the kernel times the input shifted right by (k - 1 - j) d steps
+    "sum_of_shifted_taps": (None, fwd("""
+        length = x.size(-1)
+        if self.hide_present:
+            x = F.pad(x, (1, -1))
+        weight, k, d = self.conv.weight, self.kernel_size, self.dilation
+        y = sum(torch.einsum("oi,bit->bot", weight[:, :, j],
+                             F.pad(x, ((k - 1 - j) * d, 0))[..., :length]) for j in range(k))
+        return y if self.conv.bias is None else y + self.conv.bias[:, None]""")),
     # mistakes --------------------------------------------------------------------------------
     "same_padding": (("is_causal", "values"), """
         if self.hide_present:
@@ -609,6 +618,54 @@ warnings.warn("this layer is slow (an honest warning)")
 """
 
 
+# honest habits that must never cost a mark -----------------------------------------------------
+NO_GRAD_GENERATE = """@torch.no_grad()  # torch's decorator: one wrapper code for every function
+def generate(model, nb_sequences, length, nb_classes, generator=None):
+    \"\"\"Sample nb_sequences sequences of length tokens: LongTensor (N, T).\"\"\"
+    tokens = torch.zeros(nb_sequences, length, dtype=torch.long)  # (N, T)
+    for t in range(length):
+        logits = model(toylib.data.tokens_to_input(tokens, nb_classes))  # (N, T, C)
+        probs = torch.softmax(logits[:, t], dim=-1)  # (N, C)
+        tokens[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (N,)
+    return tokens
+"""
+PREDICT_METHOD = """
+
+    @torch.inference_mode()
+    def predict(self, x):
+        \"\"\"Probabilities of x[t] given x[:t]: (B, 1, T) -> (B, T, nb_classes).\"\"\"
+        return torch.softmax(self(x), dim=-1)
+"""
+PROFILERS = """import cProfile
+
+import torch.profiler
+
+x = torch.randn(2, 1, 16)  # (B, 1, T)
+%prun -q -l 3 ToyNet(5)(x)
+%timeit -n 1 -r 1 ToyNet(5)(x)
+with torch.profiler.profile() as prof:
+    ToyNet(5)(x)
+print(prof.key_averages().table(row_limit=3))
+profiler = cProfile.Profile()
+profiler.enable()  # forgotten: still profiling when the cell ends
+ToyNet(5)(x)
+"""
+FLOAT64 = """torch.set_default_dtype(torch.float64)  # more precision for my own experiments
+"""
+HELPER_THREADS = """import toylib.data
+import toylib.train
+from tqdm.auto import tqdm
+
+tokens = toylib.data.make_sequences(64, length=16, nb_classes=5, seed=0)  # (N, T)
+history = toylib.train.train(ToyNet(5), tokens, 5, epochs=2, progress=False)  # tqdm's thread
+for _ in tqdm(range(3), desc="warming up"):
+    pass
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(tokens), batch_size=16,
+                                     num_workers=2)
+print(sum(len(batch) for (batch,) in loader), "sequences read by two DataLoader workers")
+"""
+
+
 def samples(kit) -> dict:
     """{student: make(released notebook) -> notebook, text, bytes or {path: data}}."""
     good = kit.good
@@ -627,6 +684,17 @@ def samples(kit) -> dict:
         "        warnings.warn('forward was called')  # noisy but right\n"
         "        print('forward', tuple(x.shape), file=sys.stderr)\n") + NOISY
         .replace("import warnings\n", "import sys\nimport warnings\n"))
+
+    no_grad = dict(good, generate=NO_GRAD_GENERATE, toy_net=good["toy_net"].rstrip("\n")
+                   + PREDICT_METHOD)
+    debugger = dict(good, generate="import pdb\n\n\n" + kit.replace(
+        good["generate"], "    tokens = torch.zeros(",
+        "    pdb.set_trace()  # left over from debugging\n    tokens = torch.zeros("))
+    hangs = dict(good, generate=kit.replace(kit.replace(
+        good["generate"], "        for t in range(length):\n", "        t = 0\n"
+        "        while t < length:  # a while loop, and one way out forgotten\n"),
+        "squeeze(1)  # (N,)\n", "squeeze(1)  # (N,)\n            if t < length - 1:\n"
+        "                t += 1\n"))
 
     def deleted_test_cell(nb):
         nb = kit.fill(nb, good)
@@ -700,6 +768,14 @@ def samples(kit) -> dict:
         "not_a_notebook": lambda nb: '{"answer": "see the attached PDF"}\n',
         "not_utf8": lambda nb: nbformat.writes(kit.fill(nb, good)).encode("utf-8").replace(
             b"causal convolution", b"causal convolution \xff\xfe", 1),
+        # honest habits: decorators, debuggers and profilers left in, another default dtype,
+        # helper threads and processes, a test past its limit after them, a name like a folder
+        "no_grad_decorators": hostile(no_grad),
+        "leftover_debuggers": hostile(debugger, PROFILERS, "toy_net"),
+        "float64_default": hostile(good, FLOAT64, "setup"),
+        "helper_threads": hostile(good, HELPER_THREADS, "toy_net"),
+        "helper_threads_then_hangs": hostile(hangs, HELPER_THREADS, "toy_net"),
+        ASSIGNMENT: hostile(good),
         # hostile students ------------------------------------------------------------------
         "patches_checker": hostile(dict(good, causal_conv1d=PATCH_CHECKER)),
         "patches_torch": hostile(dict(good, causal_conv1d=PATCH_TORCH)),
