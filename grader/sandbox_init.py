@@ -131,6 +131,13 @@ def _build_root(config: dict) -> None:
         _mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
     for name, target in DEV_LINKS.items():
         os.symlink(target, f"{root}/dev/{name}")
+    os.mkdir(f"{root}/dev/pts")
+    try:  # terminals of its own, as IPython runs `!command` in one (a new devpts instance)
+        _mount("devpts", f"{root}/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+               "newinstance,ptmxmode=0666,mode=0620")
+        os.symlink("pts/ptmx", f"{root}/dev/ptmx")
+    except OSError:  # then `!command` fails in the student's cell, nothing else
+        pass
     try:
         _mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
     except OSError:

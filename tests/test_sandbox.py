@@ -239,6 +239,21 @@ def test_no_privileges(probe):
         assert probe["uid"] == [100000 + SLOT, 100000 + SLOT, []]
 
 
+def test_terminals_of_its_own(sandbox):
+    """A new devpts instance: IPython's `!command` runs in a pseudo-terminal, as in Jupyter;
+    none of the host's terminals is there."""
+    code = ("import os, pty\npid, fd = pty.fork()\nif pid == 0:\n"
+            "    os.execv('/bin/echo', ['echo', 'a terminal'])\n"
+            "print(os.read(fd, 100).decode().strip(), len(os.listdir('/dev/pts')))")
+    proc = sandbox.popen([PYTHON, "-c", code], env=ENV, read_only=READ_ONLY, slot=SLOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=60)
+    sandbox.kill(proc)
+    assert proc.returncode == 0, err.decode()
+    text, count = out.decode().rsplit(" ", 1)
+    assert text == "a terminal" and int(count) <= 2  # ptmx and at most the one just opened
+
+
 def test_pass_fds_reach_the_worker(probe):
     assert probe["piped"] == b"hello through the pipe"
 

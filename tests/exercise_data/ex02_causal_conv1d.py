@@ -605,6 +605,8 @@ torch.set_default_dtype(torch.float32)
 plt.plot(torch.arange(5).tolist())
 plt.show()
 %time sum(range(10))
+!echo a shell command, run in a terminal as IPython does
+files = !ls
 1 + 1
 """
 NOISY = """
