@@ -16,11 +16,13 @@ ARGS ?=
 # Jupyter refuses to start as root (containers, cloud sandboxes) unless told it is on purpose
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup lab test release bench-grading bench-pixelcnn bench-sampling clean-venv
+.PHONY: help setup lab test release bench-grading bench-grading-load bench-pixelcnn bench-sampling \
+	clean-venv
 help:
 	@echo "make lab    open the course in JupyterLab (ARGS=\"--no-browser --port=8899\" to pass options)"
 	@echo "make test   run every check: lint, toylib tests, lecture notebooks, exercises, grader"
 	@echo "make bench-grading   seconds per submission, --jobs 1 vs 2 (ARGS=--json for machines)"
+	@echo "make bench-grading-load  the sample batch idle vs beside 4 busy processes: same grades?"
 	@echo "make bench-pixelcnn  PixelCNN test NLL on the digits in 60 s, with/without positions"
 	@echo "make bench-sampling  ms per sampled step: naive vs receptive-field window vs cached"
 
@@ -58,6 +60,9 @@ release: setup
 # benchmarks: one script per measured claim (ARGS="--json" prints one JSON object)
 bench-grading: setup
 	$(PY) benchmarks/grading_throughput.py $(ARGS)
+
+bench-grading-load: setup
+	$(PY) benchmarks/grading_under_load.py $(ARGS)
 
 bench-pixelcnn: setup
 	$(PY) benchmarks/pixelcnn_digits.py $(ARGS)

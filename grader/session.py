@@ -146,6 +146,9 @@ class Session:
         if self.gone:
             raise WorkerGone(self.gone)
         wall = WALL_FACTOR * cpu if wall is None else wall
+        if not self.meter.fixed:  # the worker was not found yet (a very slow start): look again
+            self.meter = self.sandbox.meter(self.proc, timeout=1.0)
+            self._worker_pid = self.meter.fixed[0] if self.meter.fixed else None
         start, used = time.monotonic(), self.meter.start()
         ident = self.last_id = secrets.token_hex(8)
         self._asked.add(ident)
