@@ -41,3 +41,12 @@ def test_cached_sampling_benchmark_prints_its_keys(tmp_path):
     assert result["max_abs_logit_diff"] < 1e-5
     assert result["pixelcnn"][0]["identical_images"] is True
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_grading_under_load_benchmark_prints_its_keys():
+    result = run_json("grading_under_load.py", "--only", "crashed", "not_a_notebook", "--load",
+                      "0", "1", "--no-sandbox")
+    assert result["students"] == 2 and [run["load"] for run in result["runs"]] == [0, 1]
+    for run in result["runs"]:
+        assert set(run) == {"load", "jobs", "shards", "seconds", "same_grades_csv"}
+        assert run["same_grades_csv"] is True and run["seconds"] > 0
