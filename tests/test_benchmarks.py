@@ -25,7 +25,7 @@ def test_pixelcnn_benchmark_prints_its_keys():
                 "test_nll_nats_without_pe"):
         assert key in result, key
     assert result["positional"] is True and result["threads"] == 1
-    assert 0 < result["train_seconds"] <= 0.5
+    assert result["train_seconds"] > 0  # the budget's rule: tests/test_time_budgets.py
     assert 0 < result["test_nll_nats"] < 400 and 0 < result["test_nll_nats_without_pe"] < 400
     assert result["target_met"] is False  # one thread, not the benchmark's setting
 

@@ -106,7 +106,8 @@ def test_training_on_random_cut_points_learns_and_stops_on_time():
     assert len(history["test_nll"]) == 30
     assert history["test_nll"][-1] < 0.85 * math.log(9)  # clearly better than uniform
     timed = train_masked(MaskedInputNet(9, 16), train, 9, seconds=0.3, progress=False)
-    assert timed["seconds"][-1] < 2.0
+    assert timed["seconds"][-1] > 0.3  # stops after the batch past the budget (the exact rule,
+    # on a fake clock, in tests/test_time_budgets.py: a wall-clock bound here would be load's)
     with pytest.raises(ValueError, match="give epochs, seconds or both"):
         train_masked(model, train, 9)
 
