@@ -49,7 +49,11 @@ def make_batch(folder: Path, only: list[str] | None = None) -> int:
 
 
 def spinners(count: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    """``count`` processes that spin on the CPU, each in a session of its own: Linux's
+    autogroup scheduling gives a share of the CPU per session, as it does to each program a
+    person starts (so processes of this script's session would weigh as one)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+            for _ in range(count)]
 
 
 def grader(*args: str) -> None:

@@ -339,7 +339,8 @@ def test_grades_do_not_depend_on_load(batch, tmp_path) -> None:
     for student in students:
         shutil.copytree(batch.submissions / student, subset / student)
     extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+            for _ in range(4)]  # each its own session: autogroup scheduling weighs sessions
     try:
         proc = run_cli("autograde", str(subset), "--out", str(tmp_path / "out"), "--jobs", "2",
                        *LIMITS, *extra)
