@@ -253,8 +253,11 @@ class Sandbox:
 
 
 def _start_none(rlimits: dict[str, int]) -> None:
-    """In the child of mode "none", before exec: the limits, and death with the grader."""
+    """In the child of mode "none", before exec: the limits, death with the grader, and SIGINT
+    as Python expects it (a grader started in the background of a shell ignores SIGINT, and an
+    ignored signal stays ignored across exec), as the sandbox's init does."""
     _set_rlimits(rlimits)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
