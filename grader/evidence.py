@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import operator
 import os
 import sys
 import types
 
 # the checks use these, bound before any student code can replace the builtins
 _isinstance, _len, _type, _getattr, _tuple = isinstance, len, type, getattr, tuple
+_map, _id, _code_of = map, id, operator.attrgetter("__code__")
 WATCHED_MODULES = ("torch", "torch.nn", "torch.nn.functional", "torch.autograd", "torch.testing",
                    "torch.linalg", "numpy", "math", "copy", "functools", "operator")
 
@@ -54,6 +56,7 @@ class Integrity:
         self._watch_dict("torch.nn.Module", torch.nn.Module.__dict__)
         _LIBRARIES()  # computed now, before any student code
         self.hooks = self._hooks(shell)
+        self._snapshot()
 
     def _watch_dict(self, label: str, mapping) -> None:
         for key, value in list(mapping.items()):
@@ -64,6 +67,25 @@ class Integrity:
                 self.protected.add(id(value))
             if isinstance(value, types.FunctionType):
                 self.codes.append((f"{label}.{key}", value, value.__code__))
+
+    def _snapshot(self) -> None:
+        """Per watched mapping, its keys and the ids of their values (alive: held here)."""
+        groups: dict[int, tuple[object, list, list]] = {}
+        for _, mapping, key, value in self.entries:
+            group = groups.setdefault(_id(mapping), (mapping, [], []))
+            group[1].append(key)
+            group[2].append(_id(value))
+        self.groups = [(mapping, _tuple(keys), _tuple(ids)) for mapping, keys, ids in
+                       groups.values()]
+        self.functions = _tuple(function for _, function, _ in self.codes)
+        self.code_ids = _tuple(_id(code) for _, _, code in self.codes)
+
+    def _unchanged(self) -> bool:
+        """Every watched entry and code object is the one recorded (identity, in C loops)."""
+        for mapping, keys, ids in self.groups:
+            if _tuple(_map(_id, _map(mapping.get, keys))) != ids:
+                return False
+        return _tuple(_map(_id, _map(_code_of, self.functions))) == self.code_ids
 
     @staticmethod
     def _hooks(shell) -> dict[str, object]:
@@ -93,18 +115,20 @@ class Integrity:
         ``torch.Storage``; ``%matplotlib inline`` registers an event callback): a new value whose
         code lives in a library's own files is accepted, and becomes the baseline."""
         found = []
-        missing = object()
-        for index, (label, mapping, key, value) in enumerate(self.entries):
-            new = mapping.get(key, missing)
-            if new is value:
-                continue
-            if new is not missing and _library_made(new):
-                self.entries[index] = (label, mapping, key, new)
-                continue
-            found.append(f"{label} was replaced")
-        for label, function, code in self.codes:
-            if function.__code__ is not code:
-                found.append(f"the code of {label} was replaced")
+        if not self._unchanged():  # a quick look first: the check runs after every request
+            missing = object()
+            for index, (label, mapping, key, value) in enumerate(self.entries):
+                new = mapping.get(key, missing)
+                if new is value:
+                    continue
+                if new is not missing and _library_made(new):
+                    self.entries[index] = (label, mapping, key, new)
+                    continue
+                found.append(f"{label} was replaced")
+            for label, function, code in self.codes:
+                if function.__code__ is not code:
+                    found.append(f"the code of {label} was replaced")
+            self._snapshot()
         for label, value in self._hooks(shell).items():
             before = self.hooks[label]
             if not _same(value, before):

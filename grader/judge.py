@@ -124,6 +124,11 @@ class Judge(exercise.Backend):
                 result.message = f"{type(error).__name__}: {error}"
         finally:
             exercise.set_backend(None)
+            if not self.session.gone:  # everything the probes relied on, checked once per test
+                try:
+                    self.session.request({"op": "check"}, 30.0, "the check after a test")
+                except WorkerGone:
+                    pass
         result.output = printed.getvalue()[-8000:]
         result.seconds = time.perf_counter() - start
         return result

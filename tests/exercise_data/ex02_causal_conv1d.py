@@ -522,11 +522,9 @@ FAKE_SUCCESS = """import os
 print("shape checks passed\\nvalue checks passed\\ncausality checks passed\\n15 / 15 points")
 os._exit(0)
 """
-SWALLOW_INTERRUPT = """import time
-
-while True:
+SWALLOW_INTERRUPT = """while True:
     try:
-        time.sleep(0.1)
+        total = sum(range(100_000))
     except KeyboardInterrupt:
         pass  # keep going
 """
