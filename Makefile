@@ -47,11 +47,14 @@ lab: export OMP_WAIT_POLICY ?= PASSIVE
 lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) $(ARGS)
 
-# Fast mode (smaller runs) unless CI says otherwise; CI sets CI=true itself.
+# Fast mode (smaller runs) unless CI says otherwise; CI sets CI=true itself. Two pytest
+# processes, a test file each at a time (the sample batch's file is the longest): TEST_WORKERS=0
+# runs everything in one.
+TEST_WORKERS ?= 2
 test: export OMP_WAIT_POLICY ?= PASSIVE
 test: setup
 	$(VENV)/bin/ruff check .
-	CI=$${CI:-true} $(PY) -m pytest
+	CI=$${CI:-true} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # instructors: regenerate exercises/ from solutions/
 release: setup

@@ -1,0 +1,164 @@
+"""The grader's command line on small sets of the sample submissions: a submission that hangs
+costs only its own row, a killed batch keeps the rows it finished and leaves nothing running,
+usage errors are clear, and what is generated from solutions/ is in sync."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sample_batch import (
+    ASSIGNMENT,
+    NO_SANDBOX,
+    REPO,
+    SAMPLES,
+    SOLUTION,
+    SUBMISSIONS,
+    read_rows,
+    run_cli,
+)
+
+
+def test_a_hung_submission_costs_only_its_own_row(tmp_path) -> None:
+    """A submission that outlives --wall-timeout is stopped; the others are graded. (The honest
+    two take about 4 s each on an idle machine: 40 s holds at three times the load and more.)"""
+    subset = tmp_path / "subset"
+    for student in ("perfect", "swallows_interrupt", "blank"):
+        shutil.copytree(SUBMISSIONS / student / ASSIGNMENT, subset / student / ASSIGNMENT)
+    extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
+    out = tmp_path / "out"
+    proc = run_cli("autograde", str(subset), "--out", str(out), "--jobs", "2", "--timeout", "60",
+                   "--wall-timeout", "40", *extra)
+    rows = read_rows(out / "grades.csv", ["student", "score", "status", "detail"])
+    assert rows == [("blank", "0", "graded", ""), ("perfect", "15", "graded", ""),
+                    ("swallows_interrupt", "", "timeout",
+                     "stopped at the wall-clock limit of one submission")], proc.stdout
+
+
+def descendants(pid: int) -> dict[int, float]:
+    """{pid: start time} of every process below ``pid`` (zombies too)."""
+    import psutil
+
+    found = {}
+    try:
+        for child in psutil.Process(pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found[child.pid] = child.create_time()
+    except psutil.NoSuchProcess:
+        pass
+    return found
+
+
+def still_running(processes: dict[int, float]) -> list[str]:
+    import psutil
+
+    left = []
+    for pid, started in processes.items():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process = psutil.Process(pid)
+            if process.create_time() == started and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(" ".join(process.cmdline()))
+    return left
+
+
+def test_a_killed_batch_keeps_the_rows_it_finished(tmp_path) -> None:
+    """grades.csv is rewritten as each row ends: killing the grader keeps them, and everything
+    the killed grader started stops too (only its own processes are looked at: another batch
+    may be grading on the same machine)."""
+    subset = tmp_path / "subset"
+    for student in ("blank", "infinite_loop", "perfect"):
+        shutil.copytree(SUBMISSIONS / student / ASSIGNMENT, subset / student / ASSIGNMENT)
+    extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
+    out = tmp_path / "out"
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(subset), "--out",
+                               str(out), "--jobs", "1", "--timeout", "60", *extra], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started: dict[int, float] = {}
+    deadline = time.monotonic() + 300  # a wait, not a timing claim
+    while time.monotonic() < deadline and not (
+            (out / "grades.csv").exists() and "blank" in (out / "grades.csv").read_text()):
+        started.update(descendants(grader.pid))
+        time.sleep(0.2)
+    kernel_running, deadline = False, time.monotonic() + 300
+    while not kernel_running and time.monotonic() < deadline:  # infinite_loop's worker
+        started.update(descendants(grader.pid))
+        kernel_running = any("grader.kernel" in " ".join(cmd) for cmd in _cmdlines(started))
+        time.sleep(0.2)
+    time.sleep(1)
+    started.update(descendants(grader.pid))
+    grader.kill()
+    grader.wait()
+    assert read_rows(out / "grades.csv", ["student", "status"]) == [("blank", "graded")]
+    assert kernel_running, "infinite_loop's worker never started"
+    left = started
+    for _ in range(100):  # up to 20 s for the kernel to take them all down
+        left = {pid: t for pid, t in left.items() if still_running({pid: t})}
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not still_running(left), "still running after the grader was killed"
+
+
+def _cmdlines(processes: dict[int, float]) -> list[list[str]]:
+    import psutil
+
+    found = []
+    for pid in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            found.append(psutil.Process(pid).cmdline())
+    return found
+
+
+def test_usage_errors_are_clear(tmp_path) -> None:
+    cases = {
+        "does not exist": [str(tmp_path / "missing")],
+        "no submissions found": [str(tmp_path)],
+        "named like an assignment": [str(SUBMISSIONS / "perfect")],
+    }
+    for message, args in cases.items():
+        proc = run_cli("autograde", *args, "--out", str(tmp_path / "out"))
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    proc = run_cli("autograde", str(SUBMISSIONS), "--out", str(mine))
+    assert proc.returncode == 2 and "refusing to write" in proc.stderr
+    assert (mine / "notes.txt").read_text() == "keep me"
+    proc = run_cli("autograde", str(SUBMISSIONS), "--out", str(tmp_path / "o"), "--shard", "3/2")
+    assert proc.returncode == 2 and "I/N" in proc.stderr
+
+
+def test_release_is_in_sync() -> None:
+    proc = run_cli("release", "--check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sample_submissions_are_up_to_date(tmp_path) -> None:
+    SAMPLES.write_all(tmp_path)
+    made = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    kept = {p.relative_to(SUBMISSIONS).as_posix() for p in SUBMISSIONS.rglob("*")
+            if p.is_file()} - {"expected_grades.csv"}
+    assert made == kept, "run `python tests/make_sample_submissions.py`"
+    for name in made:
+        assert (tmp_path / name).read_bytes() == (SUBMISSIONS / name).read_bytes(), (
+            f"tests/submissions/{name} is stale: run `python tests/make_sample_submissions.py`")
+    students = {r[0] for r in read_rows(SUBMISSIONS / "expected_grades.csv", ["student"])}
+    assert students == {p.parts[0] for p in map(Path, made)} | {"symlink_to_solution",
+                                                                 "notebook_50mb"}
+
+
+def test_solution_passes_its_own_tests(monkeypatch) -> None:
+    """nbgrader's own validator (what students run with Validate) accepts the solution."""
+    from nbgrader.validator import Validator
+    from traitlets.config import Config
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config = Config()
+    config.Execute.kernel_name = "python3"  # the course kernel need not be installed here
+    config.Execute.timeout = 120
+    assert Validator(config=config).validate(str(SOLUTION)) == {}
