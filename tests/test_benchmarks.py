@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def run_json(script: str, *args: str) -> dict:
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args, "--json"],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+                          capture_output=True, text=True, timeout=1800, cwd=REPO)  # hang guard only
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
