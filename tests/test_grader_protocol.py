@@ -118,10 +118,11 @@ def test_a_reply_landing_just_after_the_time_limit_is_taken(worker, monkeypatch)
 
 def test_a_cell_past_its_cpu_limit_is_interrupted_every_time(worker) -> None:
     run(worker, HELPER_THREAD)
-    for _ in range(6):
-        reply, _ = run(worker, "while True:\n    pass", cpu=0.3)
+    for _ in range(6):  # a wall backstop far away: on a loaded machine the CPU limit still ends it
+        reply, _ = run(worker, "while True:\n    pass", cpu=0.3, wall=120)
         assert reply.interrupted and reply.cpu >= 0.3
-        assert reply.data["outputs"][-1]["ename"] == "KeyboardInterrupt"
+        errors = [o for o in reply.data["outputs"] if o["output_type"] == "error"]
+        assert [o["ename"] for o in errors] == ["KeyboardInterrupt"], reply.data["outputs"]
     reply, out = run(worker, "print('still here')")
     assert (reply.interrupted, out) == (False, "still here\n")
     clean(worker)
@@ -153,7 +154,7 @@ def test_the_processes_a_cell_starts_are_charged(worker) -> None:
         import subprocess
         subprocess.run([{sys.executable!r}, "-c", "while True: pass"])
     """
-    reply, _ = run(worker, code, cpu=1.0)
+    reply, _ = run(worker, code, cpu=1.0, wall=120)
     assert reply.interrupted and reply.cpu >= 1.0
     clean(worker)
 

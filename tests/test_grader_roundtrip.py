@@ -42,26 +42,20 @@ from sample_batch import (
 
 WATCHED = ["grader", "solutions", "exercises", "toylib", "tests/submissions"]
 SECRET = "instructor-secret-4f1c9e"  # in the grader's environment, never in a student's
+# honest samples: these, and every exercise's own samples (named exNN_...), which are honest
+# answers right or wrong in the ways students are
 HONEST = ["perfect", "blank", "right_padding_leak", "buggy_generate", "noisy_but_right",
           "magics_and_plots",
           "infinite_loop", "crashed", "deleted_test_cell", "stripped_metadata",
           "duplicated_test_cell", "duplicated_answer_cell", "tests_made_answers", "empty_notebook",
           "invalid_json", "not_a_notebook", "not_utf8", "renamed_notebook", "unknown_assignment",
-          "two_notebooks", "symlink_to_solution", "notebook_50mb", "ex01_argmax",
-          "ex01_changes_x_in_place", "ex01_mask_includes_t", "ex01_mask_of_ones",
-          "ex01_python_loops", "ex01_shared_t", "ex01_shows_position_t", "ex01_t_off_by_one",
-          "ex01_values_not_zeroed", "ex01_where_and_stack", "ex03_cached_dilation_ignored",
-          "ex03_conv_padding_then_crop", "ex03_dilation_ignored", "ex03_forgets_the_one",
-          "ex03_no_residual", "ex03_padding_both_sides", "ex03_queue_one_too_short", "ex03_unfold",
-          "ex03_wrong_end_popped", "ex03_zero_padding_in_max",
-          "ex02_fft_convolution", "ex03_leak_forgot_strict", "ex03_leak_other_ways",
-          "ex03_leak_padding_values", "ex03_leak_shifted_fixes", "ex03_leak_swapped_pairs",
-          "ex03_leak_time_statistics", "ex04_a_and_b_swapped", "ex04_conv_padding_then_crop",
-          "ex04_most_significant_bit_first", "ex04_no_link_between_stacks", "ex04_python_loops",
-          "ex04_shifts_on_the_wrong_axes", "ex04_whole_centre_row_kept",
-          "ex05_conv_padding_then_crop", "ex05_no_shift", "ex05_shift_after_the_stack",
-          "ex05_shifted_twice", "no_grad_decorators", "leftover_debuggers", "float64_default",
+          "two_notebooks", "symlink_to_solution", "notebook_50mb",
+          "no_grad_decorators", "leftover_debuggers", "float64_default",
           "helper_threads", "helper_threads_then_hangs", ASSIGNMENT]
+
+
+def is_honest(student: str) -> bool:
+    return student in HONEST or re.match(r"ex\d\d_", student) is not None
 
 
 def snapshot() -> dict[str, tuple[int, int]]:
@@ -79,7 +73,7 @@ def snapshot() -> dict[str, tuple[int, int]]:
 
 def expected_rows(columns: list[str]) -> list[tuple[str, ...]]:
     rows = read_rows(SUBMISSIONS / "expected_grades.csv", columns)
-    return [r for r in rows if NO_SANDBOX is None or r[0] in HONEST]
+    return [r for r in rows if NO_SANDBOX is None or is_honest(r[0])]
 
 
 def page_text(path: Path) -> str:
@@ -104,7 +98,7 @@ def batch(tmp_path_factory) -> SimpleNamespace:
     args = ["--jobs", "2", *LIMITS]
     if NO_SANDBOX is not None:
         for folder in submissions.iterdir():
-            if folder.name not in HONEST:
+            if not is_honest(folder.name):
                 shutil.rmtree(folder)
         args.append("--no-sandbox")
     out = root / "out"
@@ -251,9 +245,9 @@ def test_hostile_code_left_nothing_on_the_host(batch) -> None:
             assert path.read_bytes()[:1] in (b"{", b"["), path  # nothing overwrote them
 
 
-@pytest.mark.parametrize("assignment, tests", [("01_masked_input", 10), (ASSIGNMENT, 11),
-                                               ("03_dilation", 15), ("03_find_the_leak", 24),
-                                               ("04_pixelcnn", 8), ("05_sequence_encoders", 4)])
+@pytest.mark.parametrize("assignment, tests", [("01_masked_input", 25), (ASSIGNMENT, 17),
+                                               ("03_dilation", 21), ("03_find_the_leak", 23),
+                                               ("04_pixelcnn", 13), ("05_sequence_encoders", 9)])
 def test_blank_exercise_fails_every_test_cell(batch, assignment: str, tests: int) -> None:
     nb = nbformat.read(batch.out / "autograded" / "blank" / assignment / f"{assignment}.ipynb",
                        as_version=4)
