@@ -5,7 +5,7 @@
     python benchmarks/grading_under_load.py --load 0 4 --jobs 1 2 --shards 2
 
 Grades every sample of tests/submissions/ (honest and hostile, with the two made at test time)
-with ``python -m grader autograde --timeout 6 --wall-timeout 120`` (the limits of the test
+with ``python -m grader autograde --timeout 6 --wall-timeout 300`` (the limits of the test
 suite) once per (``--load``, ``--jobs``) pair, one run after the other. ``--load N`` starts N
 processes that spin on the CPU for the whole run (4 on a 2-core machine: a laptop with a browser
 and a second kernel open is not far from that) and stops them afterwards. The claim: limits count
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-LIMITS = ["--timeout", "6", "--wall-timeout", "120"]
+LIMITS = ["--timeout", "6", "--wall-timeout", "300"]
 
 
 def make_batch(folder: Path, only: list[str] | None = None) -> int:
