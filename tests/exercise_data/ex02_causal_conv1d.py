@@ -291,7 +291,7 @@ GENERATE = {
     "inverse_cdf": (None, loop("""u = torch.rand(nb_sequences, 1, generator=generator)
         cdf = torch.softmax({logits}, dim=-1).cumsum(dim=-1)
         tokens[:, t] = (cdf < u).sum(dim=-1).clamp(max=nb_classes - 1)""")),
-    "argmax": (("samples",), loop("tokens[:, t] = {logits}.argmax(dim=-1)")),
+    "argmax": (("samples", "distribution"), loop("tokens[:, t] = {logits}.argmax(dim=-1)")),
     "logits_of_previous_position": (("uses_position_t",),
                                     loop(logits="logits[:, t - 1]")),
     "logits_of_next_position": (("uses_position_t",),
@@ -319,13 +319,268 @@ GENERATE = {
         "tokens[:, t] = torch.multinomial(torch.softmax({logits}, dim=-1), 1).squeeze(1)")),
     "categorical_without_generator": (("samples",), loop(
         "tokens[:, t] = torch.distributions.Categorical(logits={logits}).sample()")),
+    # sampling from the right distribution, with fresh random numbers at every step --------------
+    "exp_weights_unnormalised": (None, loop(
+        "tokens[:, t] = torch.multinomial({logits}.exp(), 1, generator=generator).squeeze(1)")),
+    "searchsorted_on_the_cdf": (None, loop("""u = torch.rand(nb_sequences, 1, generator=generator)
+        cdf = torch.softmax({logits}, dim=-1).cumsum(dim=-1)
+        tokens[:, t] = torch.searchsorted(cdf, u).squeeze(1).clamp(max=nb_classes - 1)""")),
+    "temperature_left_in": (("distribution",), loop(MULTINOMIAL, logits="logits[:, t] / 0.8")),
+    "temperature_above_one": (("distribution",), loop(MULTINOMIAL, logits="logits[:, t] / 1.2")),
+    "sigmoid_instead_of_softmax": (("distribution",), loop(
+        "tokens[:, t] = torch.multinomial(torch.sigmoid({logits}), 1, "
+        "generator=generator).squeeze(1)")),
+    "relu_instead_of_softmax": (("shape_and_range", "samples", "distribution"), loop(
+        "tokens[:, t] = torch.multinomial(torch.relu({logits}), 1, "
+        "generator=generator).squeeze(1)")),
+    "softmax_over_the_batch": (("uses_position_t", "distribution"), loop(
+        "tokens[:, t] = torch.multinomial(torch.softmax({logits}, dim=0), 1, "
+        "generator=generator).squeeze(1)")),
+    "generator_reseeded_each_step": (("independent",), """
+        tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
+        seed = None if generator is None else generator.initial_seed()
+        with torch.no_grad():
+            for t in range(length):
+                if seed is not None:
+                    generator.manual_seed(seed)  # the same sequences at every run
+                logits = model(toylib.data.tokens_to_input(tokens, nb_classes))
+                probs = torch.softmax(logits[:, t], dim=-1)
+                tokens[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        return tokens"""),
+    "global_seed_reset_each_step": (("independent",), """
+        tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
+        with torch.no_grad():
+            for t in range(length):
+                if generator is None:
+                    torch.manual_seed(0)  # reproducible without a generator
+                logits = model(toylib.data.tokens_to_input(tokens, nb_classes))
+                probs = torch.softmax(logits[:, t], dim=-1)
+                tokens[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        return tokens"""),
+    "one_uniform_for_all_steps": (("independent",), """
+        tokens = torch.zeros(nb_sequences, length, dtype=torch.long)
+        u = torch.rand(nb_sequences, 1, generator=generator)  # drawn once, before the loop
+        with torch.no_grad():
+            for t in range(length):
+                logits = model(toylib.data.tokens_to_input(tokens, nb_classes))
+                cdf = torch.softmax(logits[:, t], dim=-1).cumsum(dim=-1)
+                tokens[:, t] = (cdf < u).sum(dim=-1).clamp(max=nb_classes - 1)
+        return tokens"""),
+    "one_uniform_for_the_batch": (("distribution",), loop(
+        """u = torch.rand(1, 1, generator=generator)  # one number for every sequence
+        cdf = torch.softmax({logits}, dim=-1).cumsum(dim=-1)
+        tokens[:, t] = (cdf < u).sum(dim=-1).clamp(max=nb_classes - 1)""")),
 }
 
 
-VARIANTS = {"causal_conv1d": CAUSAL_CONV1D, "toy_net": TOY_NET, "generate": GENERATE}
-# a broken CausalConv1d from part 1 must not cost the ToyNet points a second time
-ISOLATION = {"broken_layer_then_right_net": (
-    {"causal_conv1d": ("return self.conv(F.pad(x, (0, 9)))[..., :-9]",)}, "toy_net")}
+# ---------------------------------------------------------------------- causal_conv1d_packed
+VALIDATE = """
+batch, _, length = x.shape
+if seq_idx.dim() != 2 or tuple(seq_idx.shape) != (batch, length):
+    raise ValueError(f"seq_idx must have shape (B, T) = {(batch, length)}")
+if (seq_idx.diff(dim=1) < 0).any():
+    raise ValueError("seq_idx decreases within a row")
+"""
+
+
+def checked(body: str, validate: str = VALIDATE) -> str:
+    """A body of causal_conv1d_packed that starts by checking seq_idx (``validate``)."""
+    return textwrap.dedent(validate).strip("\n") + "\n" + textwrap.dedent(body).strip("\n")
+
+
+# tap j reads x[t - lag], lag = (k - 1 - j) * dilation; {mask} sets `same`, the (B, T) mask of
+# the taps read
+PER_TAP = """
+k = weight.size(-1)
+y = x.new_zeros(batch, weight.size(0), length)
+for j in range(k):
+    lag = (k - 1 - j) * dilation
+    x_lag = F.pad(x, (lag, 0))[..., :length]
+{mask}
+    y = y + torch.einsum("oi,bit->bot", weight[:, :, j], x_lag * same[:, None])
+return y if bias is None else y + bias[:, None]"""
+
+
+def per_tap(mask: str, validate: str = VALIDATE) -> str:
+    """A body that masks each tap: ``mask`` (code at any indentation) sets ``same``."""
+    mask = textwrap.indent(textwrap.dedent(mask).strip("\n"), "    ")
+    return checked(PER_TAP.format(mask=mask), validate)
+
+
+SAME_SEQUENCE = "same = F.pad(seq_idx, (lag, 0))[..., :length] == seq_idx"
+# the number of steps since t's sequence began: a tap may reach back that far
+AGE = """
+positions = torch.arange(length).expand(batch, length)
+new = torch.ones_like(seq_idx, dtype=torch.bool)
+new[:, 1:] = seq_idx[:, 1:] != seq_idx[:, :-1]
+start = torch.where(new, positions, torch.zeros_like(positions)).cummax(dim=1).values
+age = positions - start
+"""
+# one loop per sequence: conv1d of the sequence alone, its output written in place
+SEGMENT_LOOP = """
+left = (weight.size(-1) - 1) * dilation
+y = x.new_zeros(batch, weight.size(0), length)
+for b in range(batch):
+    cuts = (seq_idx[b, 1:] != seq_idx[b, :-1]).nonzero().flatten() + 1
+    edges = [0, *cuts.tolist(), length]
+    for start, end in zip(edges[:-1], edges[1:]):
+        part = x[b : b + 1, :, start:end]
+        {conv}
+        y[b, :, start:end] = out[0]
+return y"""
+CONV_LEFT = ("out = F.conv1d(part, weight, bias, dilation=dilation, "
+             "padding=left)[..., : end - start]")
+
+CAUSAL_CONV1D_PACKED = {
+    # correct ways ----------------------------------------------------------------------------
+    "mask_per_tap": (None, per_tap(SAME_SEQUENCE)),
+    "loop_over_segments": (None, checked(SEGMENT_LOOP.format(conv=CONV_LEFT))),
+    "loop_over_taps_with_where": (None, checked("""
+        k = weight.size(-1)
+        steps = torch.arange(length)
+        y = 0
+        for j in range(k):
+            source = steps - (k - 1 - j) * dilation  # (T,): the position tap j reads
+            inside = source >= 0
+            source = source.clamp(min=0)
+            same = inside & (seq_idx[:, source] == seq_idx)  # (B, T)
+            taps = torch.where(same[:, None], x[:, :, source], torch.zeros_like(x))
+            y = y + torch.einsum("oi,bit->bot", weight[:, :, j], taps)
+        return y if bias is None else y + bias.view(1, -1, 1)""")),
+    "unfold_windows": (None, checked("""
+        left = (weight.size(-1) - 1) * dilation
+        windows = F.pad(x, (left, 0)).unfold(-1, left + 1, 1)[..., ::dilation]  # (B, C, T, k)
+        before = int(seq_idx.min()) - 1  # an id no position has
+        ids = F.pad(seq_idx, (left, 0), value=before).unfold(-1, left + 1, 1)[..., ::dilation]
+        mask = ids == seq_idx[..., None]  # (B, T, k)
+        y = torch.einsum("bitk,oik->bot", windows * mask[:, None], weight)
+        return y if bias is None else y + bias[:, None]""")),
+    "steps_since_sequence_start": (None, checked(AGE + textwrap.dedent("""
+        k = weight.size(-1)
+        y = sum(torch.einsum("oi,bit->bot", weight[:, :, j],
+                             F.pad(x, ((k - 1 - j) * dilation, 0))[..., :length]
+                             * (age >= (k - 1 - j) * dilation)[:, None])
+                for j in range(k))
+        return y if bias is None else y + bias[:, None]"""))),
+    "python_loop_over_positions": (None, checked("""
+        k = weight.size(-1)
+        rows = []
+        for b in range(batch):
+            columns = []
+            for t in range(length):
+                total = x.new_zeros(weight.size(0)) if bias is None else bias
+                for j in range(k):
+                    s = t - (k - 1 - j) * dilation
+                    if s >= 0 and seq_idx[b, s] == seq_idx[b, t]:
+                        total = total + weight[:, :, j] @ x[b, :, s]
+                columns.append(total)
+            rows.append(torch.stack(columns, dim=-1))
+        return torch.stack(rows)""")),
+    "dense_matrix_with_document_mask": (None, checked("""
+        k = weight.size(-1)
+        steps = torch.arange(length)
+        lag = steps[:, None] - steps[None, :]  # (T, S): how far back s lies from t
+        j = k - 1 - torch.div(lag, dilation, rounding_mode="floor")
+        valid = (lag >= 0) & (lag % dilation == 0) & (j >= 0)
+        same = seq_idx[:, :, None] == seq_idx[:, None, :]  # (B, T, S)
+        taps = weight[:, :, j.clamp(0, k - 1)]  # (C_out, C_in, T, S)
+        matrices = taps[None] * (valid & same)[:, None, None]  # (B, C_out, C_in, T, S)
+        y = torch.einsum("boits,bis->bot", matrices, x)
+        return y if bias is None else y + bias[:, None]""")),
+    "ids_relabelled_by_cumsum": (None, per_tap(SAME_SEQUENCE, VALIDATE + (
+        "seq_idx = F.pad((seq_idx.diff(dim=1) != 0).long().cumsum(dim=1), (1, 0))  # 0, 1, ...\n"
+    ))),
+    # mistakes --------------------------------------------------------------------------------
+    "boundary_off_by_one_tap": (("segments", "no_leak"), checked(AGE + textwrap.dedent("""
+        k = weight.size(-1)
+        y = sum(torch.einsum("oi,bit->bot", weight[:, :, j],
+                             F.pad(x, ((k - 1 - j) * dilation, 0))[..., :length]
+                             * (age + 1 >= (k - 1 - j) * dilation)[:, None])
+                for j in range(k))
+        return y if bias is None else y + bias[:, None]"""))),
+    "mask_applied_to_output": (("segments", "no_leak"), checked("""
+        left = (weight.size(-1) - 1) * dilation
+        y = F.conv1d(F.pad(x, (left, 0)), weight, bias, dilation=dilation)
+        same = torch.ones_like(seq_idx, dtype=torch.bool)
+        same[:, 1:] = seq_idx[:, 1:] == seq_idx[:, :-1]  # False at each sequence's first step
+        return y * same[:, None]""")),
+    "compares_adjacent_positions_only": (("segments", "no_leak"), per_tap("""
+        same = torch.ones_like(seq_idx, dtype=torch.bool)
+        if lag > 0:
+            same[:, 1:] = seq_idx[:, 1:] == seq_idx[:, :-1]""")),
+    "mask_ignores_dilation": (("segments", "no_leak"), per_tap(
+        "same = F.pad(seq_idx, (k - 1 - j, 0))[..., :length] == seq_idx")),
+    "resets_only_at_first_document": (("segments", "no_leak"), per_tap("""
+        changed = seq_idx != seq_idx[:, :1]
+        second = torch.where(changed.any(dim=1), changed.float().argmax(dim=1),
+                             torch.full((batch,), length))  # where the second sequence starts
+        steps = torch.arange(length)
+        same = ~((steps >= second[:, None]) & (steps - lag < second[:, None]))""")),
+    "reads_the_first_rows_ids_only": (("segments", "no_leak"), per_tap(
+        "same = (F.pad(seq_idx[0], (lag, 0))[:length] == seq_idx[0]).expand(batch, length)")),
+    "pads_right": (("one_sequence", "segments"), checked(SEGMENT_LOOP.format(
+        conv="out = F.conv1d(F.pad(part, (0, left)), weight, bias, dilation=dilation)"))),
+    "ids_taken_as_range_of_count": (("one_sequence", "segments"), checked("""
+        left = (weight.size(-1) - 1) * dilation
+        y = x.new_zeros(batch, weight.size(0), length)
+        for b in range(batch):
+            for s in range(len(torch.unique(seq_idx[b]))):  # ids 0, 1, ..., n - 1
+                where = seq_idx[b] == s
+                if where.any():
+                    part = x[b : b + 1, :, where]
+                    y[b, :, where] = F.conv1d(F.pad(part, (left, 0)), weight, bias,
+                                              dilation=dilation)[0]
+        return y""")),
+    "roll_wraps_around": (("one_sequence", "segments"), checked("""
+        k = weight.size(-1)
+        y = x.new_zeros(batch, weight.size(0), length)
+        for j in range(k):
+            lag = (k - 1 - j) * dilation
+            same = torch.roll(seq_idx, lag, dims=-1) == seq_idx
+            taps = torch.roll(x, lag, dims=-1) * same[:, None]
+            y = y + torch.einsum("oi,bit->bot", weight[:, :, j], taps)
+        return y if bias is None else y + bias[:, None]""")),
+    "dilation_ignored": (("one_sequence", "segments"), checked(
+        SEGMENT_LOOP.format(conv=CONV_LEFT).replace("dilation=dilation", "dilation=1")
+        .replace("(weight.size(-1) - 1) * dilation", "weight.size(-1) - 1"))),
+    "bias_dropped": (("one_sequence", "segments"), per_tap(SAME_SEQUENCE).replace(
+        "return y if bias is None else y + bias[:, None]", "return y")),
+    "mask_not_broadcast_over_channels": (("one_sequence", "segments", "no_leak"), per_tap(
+        SAME_SEQUENCE).replace("x_lag * same[:, None]", "x_lag * same")),
+    "strictly_increasing_check": (("one_sequence", "segments", "no_leak"), per_tap(
+        SAME_SEQUENCE, VALIDATE.replace("seq_idx.diff(dim=1) < 0", "seq_idx.diff(dim=1) <= 0"))),
+    "decrease_checked_across_rows": (("segments",), per_tap(SAME_SEQUENCE, VALIDATE.replace(
+        "seq_idx.diff(dim=1) < 0", "seq_idx.flatten().diff() < 0"))),
+    "asserts_instead_of_value_errors": (("rejects_bad_seq_idx",), per_tap(SAME_SEQUENCE, """
+        batch, _, length = x.shape
+        assert seq_idx.shape == (batch, length), "seq_idx must be (B, T)"
+        assert (seq_idx.diff(dim=1) >= 0).all(), "seq_idx decreases"
+        """)),
+    "no_decrease_check": (("rejects_bad_seq_idx",), per_tap(SAME_SEQUENCE, """
+        batch, _, length = x.shape
+        if seq_idx.dim() != 2 or tuple(seq_idx.shape) != (batch, length):
+            raise ValueError(f"seq_idx must have shape (B, T) = {(batch, length)}")
+        """)),
+    "checks_only_the_length": (("rejects_bad_seq_idx",), per_tap(SAME_SEQUENCE, """
+        batch, _, length = x.shape
+        if seq_idx.size(-1) != length:
+            raise ValueError(f"seq_idx must have {length} steps")
+        if (seq_idx.diff(dim=-1) < 0).any():
+            raise ValueError("seq_idx decreases within a row")
+        """)),
+}
+
+
+VARIANTS = {"causal_conv1d": CAUSAL_CONV1D, "toy_net": TOY_NET, "generate": GENERATE,
+            "causal_conv1d_packed": CAUSAL_CONV1D_PACKED}
+BROKEN_LAYER = {"causal_conv1d": ("return self.conv(F.pad(x, (0, 9)))[..., :-9]",)}
+# a broken CausalConv1d from part 1 must not cost the ToyNet points a second time, nor the packed
+# convolution of part 4 any (it is a function of its own), nor a broken generate
+ISOLATION = {"broken_layer_then_right_net": (BROKEN_LAYER, "toy_net"),
+             "broken_layer_then_right_packed": (BROKEN_LAYER, "causal_conv1d_packed"),
+             "broken_generate_then_right_packed": (
+                 {"generate": ("return torch.zeros(nb_sequences, length)",)},
+                 "causal_conv1d_packed")}
 
 
 # -------------------------------------------------------------------------- hostile code
@@ -519,7 +774,7 @@ os.killpg(0, signal.SIGKILL)
 """
 FAKE_SUCCESS = """import os
 
-print("shape checks passed\\nvalue checks passed\\ncausality checks passed\\n15 / 15 points")
+print("shape checks passed\\nvalue checks passed\\ncausality checks passed\\n45 / 45 points")
 os._exit(0)
 """
 SWALLOW_INTERRUPT = """while True:
@@ -739,7 +994,10 @@ def samples(kit) -> dict:
                 cell.source = "pass"
         return nb
 
-    def hostile(answers: dict[str, str], code: str | None = None, after: str = "generate"):
+    # hostile code goes after the last answer cell by default: a fork bomb leaves the worker no
+    # thread to run a later answer cell with for 30 s, which would cost that answer instead
+    def hostile(answers: dict[str, str], code: str | None = None,
+                after: str = "causal_conv1d_packed"):
         def make(nb):
             nb = kit.fill(nb, answers)
             return kit.with_cell(nb, code, after) if code else nb
@@ -751,6 +1009,15 @@ def samples(kit) -> dict:
         "perfect": hostile(good),
         "ex02_fft_convolution": kit.with_answers(
             causal_conv1d=kit.variant("causal_conv1d", "fft_convolution")),
+        "ex02_packed_loop_over_segments": kit.with_answers(
+            causal_conv1d_packed=kit.variant("causal_conv1d_packed", "loop_over_segments")),
+        "ex02_packed_boundary_off_by_one": kit.with_answers(
+            causal_conv1d_packed=kit.variant("causal_conv1d_packed", "boundary_off_by_one_tap")),
+        "ex02_packed_asserts_instead_of_errors": kit.with_answers(
+            causal_conv1d_packed=kit.variant("causal_conv1d_packed",
+                                             "asserts_instead_of_value_errors")),
+        "ex02_generate_temperature_left_in": kit.with_answers(
+            generate=kit.variant("generate", "temperature_left_in")),
         "blank": lambda nb: nb,
         "right_padding_leak": hostile(right_pad),
         "buggy_generate": hostile(off_by_one),
