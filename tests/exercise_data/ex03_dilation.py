@@ -47,6 +47,26 @@ return 1 + sum((k - 1) * d for k, d in zip(kernel_sizes, dilations))"""),
     "no_checks": (("errors",), """
 dilations = [1] * len(kernel_sizes) if dilations is None else dilations
 return 1 + sum((k - 1) * d for k, d in zip(kernel_sizes, dilations, strict=True))"""),
+    # starts from the first kernel size, as if the first dilation were always 1
+    "first_dilation_ignored": (("values",), RF_CHECKS + """
+if not kernel_sizes:
+    return 1
+span = kernel_sizes[0]
+for k, d in zip(kernel_sizes[1:], dilations[1:], strict=True):
+    span += (k - 1) * d
+return span"""),
+    # `or` takes an explicit [] for the default
+    "empty_dilations_as_default": (("errors",), """
+kernel_sizes = list(kernel_sizes)
+dilations = list(dilations or [1] * len(kernel_sizes))
+if len(dilations) != len(kernel_sizes):
+    raise ValueError("one dilation per kernel size")
+if min(kernel_sizes + dilations, default=1) < 1:
+    raise ValueError("kernel sizes and dilations must be >= 1")
+return 1 + sum((k - 1) * d for k, d in zip(kernel_sizes, dilations, strict=True))"""),
+    # the WaveNet schedule instead of the dilations given
+    "powers_of_two_dilations": (("values",), RF_CHECKS + """
+return 1 + sum((k - 1) * 2 ** i for i, k in enumerate(kernel_sizes))"""),
 }
 
 POOL_CHECKS = """
@@ -200,8 +220,8 @@ h = self.dropout(F.relu(h[..., :-left]))
 h = F.conv1d(h, self.conv2.weight, self.conv2.bias, dilation=self.dilation, padding=left)
 h = self.dropout(F.relu(h[..., :-left]))
 return F.relu(h + (x if self.downsample is None else self.downsample(x)))""")),
-    "second_conv_not_padded": (("shape", "values", "is_causal", "receptive_field", "residual"),
-                               block("""
+    "second_conv_not_padded": (("shape", "values", "is_causal", "receptive_field", "residual",
+                                "dropout"), block("""
 h = self.dropout(F.relu(self.conv1(F.pad(x, (left, 0)))))
 h = self.dropout(F.relu(self.conv2(h)))
 return F.relu(h + (x if self.downsample is None else self.downsample(x)))""")),
@@ -212,9 +232,30 @@ return self.dropout(F.relu(self.conv2(F.pad(h, (left, 0)))))""")),
 h = self.dropout(F.relu(self.conv1(F.pad(x, (left, 0)))))
 h = self.dropout(self.conv2(F.pad(h, (left, 0))))
 return F.relu(h + (x if self.downsample is None else self.downsample(x)))""")),
-    "no_dropout": (("values",), block("""
+    "no_dropout": (("dropout",), block("""
 h = F.relu(self.conv1(F.pad(x, (left, 0))))
 h = F.relu(self.conv2(F.pad(h, (left, 0))))
+return F.relu(h + (x if self.downsample is None else self.downsample(x)))""")),
+    # F.dropout's training argument defaults to True: dropout stays on after block.eval()
+    "functional_dropout_always_on": (("dropout",), block("""
+p = self.dropout.p
+h = F.dropout(F.relu(self.conv1(F.pad(x, (left, 0)))), p)
+h = F.dropout(F.relu(self.conv2(F.pad(h, (left, 0)))), p)
+return F.relu(h + (x if self.downsample is None else self.downsample(x)))""")),
+    "dropout_on_the_residual": (("dropout",), block("""
+h = self.dropout(F.relu(self.conv1(F.pad(x, (left, 0)))))
+h = self.dropout(F.relu(self.conv2(F.pad(h, (left, 0)))))
+residual = self.dropout(x if self.downsample is None else self.downsample(x))
+return F.relu(h + residual)""")),
+    "dropout_after_the_sum": (("dropout",), block("""
+h = self.dropout(F.relu(self.conv1(F.pad(x, (left, 0)))))
+h = F.relu(self.conv2(F.pad(h, (left, 0))))
+return self.dropout(F.relu(h + (x if self.downsample is None else self.downsample(x))))""")),
+    # right: the functional form, told the mode
+    "functional_dropout_with_the_mode": (None, block("""
+p, on = self.dropout.p, self.training
+h = F.dropout(F.relu(self.conv1(F.pad(x, (left, 0)))), p, training=on)
+h = F.dropout(F.relu(self.conv2(F.pad(h, (left, 0)))), p, training=on)
 return F.relu(h + (x if self.downsample is None else self.downsample(x)))""")),
 }
 
@@ -356,13 +397,238 @@ self.queue = conv.queue""", step())),
         "return y.to(x_t.dtype)", "return y.double()"))),
     "output_not_squeezed": (("values", "fresh_start", "memory"), (
         CAT, CAT_STEP.format(crop=""))),
+    # [tensor] * n: n names for one tensor, then each slot written in place, so all hold x_t
+    "aliased_slots_written_in_place": (("values",), (SIZE + ZERO + """
+self.size = size
+self.slots = [zero] * size
+self.t = 0""", """
+weight, bias = self.conv.conv.weight, self.conv.conv.bias
+k, d = self.conv.kernel_size, self.conv.dilation
+x = x_t.to(weight.dtype)
+y = x @ weight[:, :, -1].T
+for j in range(k - 1):
+    y = y + self.slots[(self.t - (k - 1 - j) * d) % self.size] @ weight[:, :, j].T
+if bias is not None:
+    y = y + bias
+if self.size:
+    self.slots[self.t % self.size].copy_(x)
+self.t += 1
+return y.to(x_t.dtype)""")),
+    # one buffer, written in place and appended at every step: the deque fills with one tensor
+    "one_tensor_appended": (("values",), (
+        DEQUE + "\nself.latest = conv.conv.weight.new_zeros(batch_size, conv.in_channels)",
+        step().replace("self.queue.append(x.clone())",
+                       "self.latest.copy_(x)\nself.queue.append(self.latest)"))),
+}
+
+# receptive_field_strided (the transfer part) -----------------------------------------------
+RFS_CHECKS = """
+kernel_sizes = [int(k) for k in kernel_sizes]
+n = len(kernel_sizes)
+dilations = [1] * n if dilations is None else [int(d) for d in dilations]
+strides = [1] * n if strides is None else [int(s) for s in strides]
+if len(dilations) != n or len(strides) != n:
+    raise ValueError("one dilation and one stride per kernel size")
+if min(kernel_sizes + dilations + strides, default=1) < 1:
+    raise ValueError("kernel sizes, dilations and strides must be >= 1")
+"""
+
+
+def rfs(body: str) -> str:
+    return RFS_CHECKS + body.strip("\n")
+
+
+RECEPTIVE_FIELD_STRIDED = {
+    "spacing_loop": (None, rfs("""
+span, spacing = 1, 1
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    span += (k - 1) * d * spacing
+    spacing *= s
+return span""")),
+    "math_prod_of_the_strides_below": (None, rfs("""
+import math
+return 1 + sum((k - 1) * d * math.prod(strides[:i])
+               for i, (k, d) in enumerate(zip(kernel_sizes, dilations, strict=True)))""")),
+    # the lecture's rule (a dilation per product of strides below) fed to part 1's function
+    "own_receptive_field_of_the_dilated_equivalent": (None, rfs("""
+import math
+effective = [d * math.prod(strides[:i]) for i, d in enumerate(dilations)]
+return int(receptive_field(kernel_sizes, effective))""")),
+    # from the top layer down: what the row below must hold for r units of the row above
+    "top_down_recursion": (None, rfs("""
+span = 1
+for k, d, s in reversed(list(zip(kernel_sizes, dilations, strides, strict=True))):
+    span = (span - 1) * s + (k - 1) * d + 1
+return span""")),
+    # the spacing of each row by itertools.accumulate, the reach by recursion over the layers
+    "accumulate_and_recursion": (None, rfs("""
+from itertools import accumulate
+import operator
+
+spacings = list(accumulate([1] + strides[:-1], operator.mul))  # spacing of the row layer i reads
+
+
+def reach(layers):
+    if not layers:
+        return 0
+    (k, d, spacing), *rest = layers
+    return (k - 1) * d * spacing + reach(rest)
+
+
+return 1 + reach(list(zip(kernel_sizes, dilations, spacings[:len(kernel_sizes)])))""")),
+    # no explicit length check: zip(strict=True) raises a ValueError; numbers kept as given
+    "zip_strict_and_operator_index": (None, """
+import operator
+n = len(kernel_sizes)
+dilations = [1] * n if dilations is None else dilations
+strides = [1] * n if strides is None else strides
+layers = [tuple(map(operator.index, layer))
+          for layer in zip(kernel_sizes, dilations, strides, strict=True)]
+if any(value < 1 for layer in layers for value in layer):
+    raise ValueError("kernel sizes, dilations and strides must be >= 1")
+span, spacing = 1, 1
+for k, d, s in layers:
+    span, spacing = span + (k - 1) * d * spacing, spacing * s
+return span"""),
+    # mistakes ------------------------------------------------------------------------------
+    "own_stride_included": (("measured", "exact"), rfs("""
+span, spacing = 1, 1
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    spacing *= s
+    span += (k - 1) * d * spacing
+return span""")),
+    "strides_ignored": (("measured", "exact"), rfs("""
+return 1 + sum((k - 1) * d for k, d in zip(kernel_sizes, dilations, strict=True))""")),
+    # the top-down recursion run bottom-up: the strides of the layers above
+    "strides_of_the_layers_above": (("measured", "exact"), rfs("""
+span = 1
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    span = (span - 1) * s + (k - 1) * d + 1
+return span""")),
+    # the lecture's rule alone: the dilation of a layer is the product of the strides below
+    "dilations_from_the_strides_only": (("defaults", "measured", "exact"), rfs("""
+import math
+return 1 + sum((k - 1) * math.prod(strides[:i]) for i, k in enumerate(kernel_sizes))""")),
+    "dilation_spaces_the_layers_above": (("defaults", "measured", "exact"), rfs("""
+span, spacing = 1, 1
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    span += (k - 1) * d * spacing
+    spacing *= s * d
+return span""")),
+    "powers_of_two_dilations": (("defaults", "measured", "exact"), rfs("""
+span, spacing = 1, 1
+for i, (k, s) in enumerate(zip(kernel_sizes, strides, strict=True)):
+    span += (k - 1) * 2 ** i * spacing
+    spacing *= s
+return span""")),
+    "float_spacing": (("exact",), rfs("""
+span, spacing = 1, 1.0
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    span += (k - 1) * d * spacing
+    spacing *= s
+return int(span)""")),
+    "int64_cumprod": (("exact",), rfs("""
+if not kernel_sizes:
+    return 1
+spacing = torch.cumprod(torch.tensor([1] + strides[:-1]), dim=0)
+k = torch.tensor(kernel_sizes)
+d = torch.tensor(dilations)
+return int(1 + ((k - 1) * d * spacing).sum())""")),
+    # np.prod([]) is 1.0, a float: the first term makes the whole sum a float
+    "numpy_prod_of_no_strides_is_a_float": (("defaults", "exact"), rfs("""
+return 1 + sum((k - 1) * d * np.prod(strides[:i])
+               for i, (k, d) in enumerate(zip(kernel_sizes, dilations, strict=True)))""")),
+    # NumPy integers in, an np.int64 out
+    "numpy_ints_kept": (("numpy_ints",), """
+n = len(kernel_sizes)
+dilations = [1] * n if dilations is None else list(dilations)
+strides = [1] * n if strides is None else list(strides)
+if len(dilations) != n or len(strides) != n:
+    raise ValueError("one dilation and one stride per kernel size")
+if min(list(kernel_sizes) + dilations + strides, default=1) < 1:
+    raise ValueError("kernel sizes, dilations and strides must be >= 1")
+span, spacing = 1, 1
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    span += (k - 1) * d * spacing
+    spacing *= s
+return span"""),
+    "numpy_ints_rejected": (("numpy_ints",), """
+n = len(kernel_sizes)
+dilations = [1] * n if dilations is None else list(dilations)
+strides = [1] * n if strides is None else list(strides)
+if len(dilations) != n or len(strides) != n:
+    raise ValueError("one dilation and one stride per kernel size")
+values = list(kernel_sizes) + dilations + strides
+if any(not isinstance(v, int) or v < 1 for v in values):
+    raise ValueError("kernel sizes, dilations and strides must be ints >= 1")
+span, spacing = 1, 1
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    span += (k - 1) * d * spacing
+    spacing *= s
+return span"""),
+    "empty_lists_as_defaults": (("errors",), """
+kernel_sizes = [int(k) for k in kernel_sizes]
+n = len(kernel_sizes)
+dilations = [int(d) for d in dilations or [1] * n]
+strides = [int(s) for s in strides or [1] * n]
+if len(dilations) != n or len(strides) != n:
+    raise ValueError("one dilation and one stride per kernel size")
+if min(kernel_sizes + dilations + strides, default=1) < 1:
+    raise ValueError("kernel sizes, dilations and strides must be >= 1")
+span, spacing = 1, 1
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    span += (k - 1) * d * spacing
+    spacing *= s
+return span"""),
+    "zip_truncates_silently": (("errors",), """
+kernel_sizes = [int(k) for k in kernel_sizes]
+n = len(kernel_sizes)
+dilations = [1] * n if dilations is None else [int(d) for d in dilations]
+strides = [1] * n if strides is None else [int(s) for s in strides]
+if min(kernel_sizes + dilations + strides, default=1) < 1:
+    raise ValueError("kernel sizes, dilations and strides must be >= 1")
+span, spacing = 1, 1
+for k, d, s in zip(kernel_sizes, dilations, strides):
+    span += (k - 1) * d * spacing
+    spacing *= s
+return span"""),
+    # the last stride is never used, so it is never checked
+    "last_stride_unchecked": (("errors",), """
+kernel_sizes = [int(k) for k in kernel_sizes]
+n = len(kernel_sizes)
+dilations = [1] * n if dilations is None else [int(d) for d in dilations]
+strides = [1] * n if strides is None else [int(s) for s in strides]
+if len(dilations) != n or len(strides) != n:
+    raise ValueError("one dilation and one stride per kernel size")
+if min(kernel_sizes + dilations + strides[:-1], default=1) < 1:
+    raise ValueError("kernel sizes, dilations and the strides used must be >= 1")
+span, spacing = 1, 1
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    span += (k - 1) * d * spacing
+    spacing *= s
+return span"""),
+    # indexes the other lists by layer: IndexError when one is short, nothing when one is long
+    "indexes_by_layer": (("errors",), """
+n = len(kernel_sizes)
+dilations = [1] * n if dilations is None else dilations
+strides = [1] * n if strides is None else strides
+span, spacing = 1, 1
+for i in range(n):
+    if kernel_sizes[i] < 1 or dilations[i] < 1 or strides[i] < 1:
+        raise ValueError("kernel sizes, dilations and strides must be >= 1")
+    span += (kernel_sizes[i] - 1) * dilations[i] * spacing
+    spacing *= strides[i]
+return int(span)"""),
 }
 
 VARIANTS = {"receptive_field": RECEPTIVE_FIELD, "causal_pool1d": CAUSAL_POOL1D,
-            "temporal_block": TEMPORAL_BLOCK, "cached_step": CACHED_STEP}
-# a broken TemporalBlock from part 3 must not cost the cached step's points
+            "temporal_block": TEMPORAL_BLOCK, "cached_step": CACHED_STEP,
+            "receptive_field_strided": RECEPTIVE_FIELD_STRIDED}
+# a broken answer of an earlier part must not cost a later one's points
 ISOLATION = {"broken_block_then_right_cache": (
-    {"temporal_block": ("return x[..., :0]",)}, "cached_step")}
+    {"temporal_block": ("return x[..., :0]",)}, "cached_step"),
+    "broken_receptive_field_then_right_strided": (
+    {"receptive_field": ("raise NotImplementedError()",)}, "receptive_field_strided")}
 
 
 def samples(kit) -> dict:
@@ -382,6 +648,14 @@ def samples(kit) -> dict:
     # part 4 (causal_pool1d's ex03_dilation_ignored exists already: this one is "cached_")
     for name, student in [("queue_one_too_short", "ex03_queue_one_too_short"),
                           ("wrong_end_popped", "ex03_wrong_end_popped"),
-                          ("dilation_ignored", "ex03_cached_dilation_ignored")]:
+                          ("dilation_ignored", "ex03_cached_dilation_ignored"),
+                          ("aliased_slots_written_in_place", "ex03_aliased_queue_slots")]:
         made[student] = kit.with_answers(**answer("cached_step", name))
+    made["ex03_dropout_on_in_eval"] = kit.with_answers(
+        **answer("temporal_block", "functional_dropout_always_on"))
+    # part 5: a right answer in another style, and the stride of a layer spreading its own taps
+    made["ex03_strided_top_down"] = kit.with_answers(
+        **answer("receptive_field_strided", "top_down_recursion"))
+    made["ex03_strided_own_stride"] = kit.with_answers(
+        **answer("receptive_field_strided", "own_stride_included"))
     return made
