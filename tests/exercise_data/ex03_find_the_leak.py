@@ -1,30 +1,19 @@
 """Exercise 03 (find the leak: eight models, each with one causality bug): answer variants, samples.
 
-Data only (see ``tests/exercise_data/__init__.py``). Each answer cell has two solution regions:
-``where_<model>()``, the first (t, s) pair the checker names (or None), and ``forward`` of the
-fixed model. A variant is (failing properties or None, (where body, forward body)); its test cells
-are ``located`` (the pair), ``is_causal`` (the fixed model) and ``unchanged`` (the fixed model
-keeps the weights and computes what the model is meant to compute).
+Data only (see ``tests/exercise_data/__init__.py``). Each model but ``Chomped`` has two answer
+cells: ``witness_<model>`` (the transfer: ``witness_<model>()`` returns ``(x, x_prime, t)``,
+inputs equal wherever the output at t may read and outputs at t that differ on every
+initialisation the test builds) with one test cell, ``shows_leak``; and ``<model>``, the fixed
+model's ``forward`` (the warm-up) with two, ``is_causal`` (the fixed model) and ``unchanged`` (it
+keeps the weights and computes what the model is meant to compute). A variant is (failing
+properties or None, body).
 """
 
 from __future__ import annotations
 
-import re
-import textwrap
-
 ASSIGNMENT = "03_find_the_leak"
 
-# the solution's answers: (where body, forward body) for each answer cell
-WHERE = {
-    "same_padding": "return (0, 1)",
-    "chomped": "return None",
-    "dilated_pad": "return (0, 3)",
-    "shifted_input": "return (0, 1)",
-    "sees_the_present": "return (0, 0)",
-    "centered_pool": "return (0, 1)",
-    "lag_feature": "return (0, 20)",
-    "time_norm": "return (0, 1)",
-}
+# the solution's forward of each fixed model
 FORWARD = {
     "same_padding": """
         left = self.conv.kernel_size[0] - 1
@@ -59,12 +48,6 @@ FORWARD = {
         h = F.layer_norm(h.transpose(1, 2), h.shape[1:2]).transpose(1, 2)
         return self.conv2(torch.relu(h))""",
 }
-CLASSES = {
-    "same_padding": "SamePadding", "chomped": "Chomped", "dilated_pad": "DilatedPad",
-    "shifted_input": "ShiftedInput", "sees_the_present": "SeesThePresent",
-    "centered_pool": "CenteredPool", "lag_feature": "LagFeature", "time_norm": "TimeNorm",
-}
-STRICT = {"shifted_input", "sees_the_present"}
 # a right forward for SamePadding and DilatedPad: the causal convolution of self.conv by FFT
 FFT_CONV = """
         weight, d, length = self.conv.weight, {dilation}, x.size(-1)
@@ -77,36 +60,24 @@ FFT_CONV = """
         return torch.fft.irfft(spectrum, n=n)[..., :length] + self.conv.bias[:, None]"""
 
 
-def computed_where(answer: str) -> str:
-    """A where body that runs the checker and returns what its error holds (a right way)."""
-    strict = ", strict=True" if answer in STRICT else ""
-    return textwrap.dedent(f"""
-        try:
-            toylib.checks.assert_causal({CLASSES[answer]}(){strict})
-        except toylib.checks.CausalityError as error:
-            return error.output_t, error.input_s
-        except ValueError:
-            return None
-        return None""")
-
-
-def where(answer: str, body: str, properties: tuple[str, ...] | None = ("located",)):
-    """A variant with another where body and the solution's forward."""
-    return properties, (body, FORWARD[answer])
-
-
 def fix(answer: str, body: str, properties: tuple[str, ...] | None):
-    """A variant with the solution's where and another forward body."""
-    return properties, (WHERE[answer], body)
+    """A variant of the fixed model's forward (``answer`` names the model, for reading)."""
+    return properties, body
 
 
 LEAKS = ("is_causal", "unchanged")  # a fix that still leaks also computes something else
 CHANGES = ("unchanged",)  # a causal fix that computes something else
+SHOWS = ("shows_leak",)  # a witness that does not show the leak
 
+
+def witness(body: str, properties: tuple[str, ...] | None = SHOWS):
+    """A variant of witness_<model>()'s body."""
+    return properties, body
+
+
+# ------------------------------------------------------------------------------------ fixes
 SAME_PADDING = {
-    "solution": (None, (WHERE["same_padding"], FORWARD["same_padding"])),
-    "where_as_list": where("same_padding", "return [0, 1]", None),
-    "where_computed": where("same_padding", computed_where("same_padding"), None),
+    "solution": (None, FORWARD["same_padding"]),
     "conv_then_crop": fix("same_padding", """
         k = self.conv.kernel_size[0]
         y = F.conv1d(x, self.conv.weight, self.conv.bias, padding=k - 1)
@@ -122,9 +93,6 @@ SAME_PADDING = {
     # by FFT in float32: next to outputs such as 23456, 1 comes out as 0.996 (or 0.998)
     "fft_convolution": fix("same_padding", FFT_CONV.format(dilation="1"), None),
     # mistakes
-    "where_swapped": where("same_padding", "return (1, 0)"),
-    "where_as_text": where("same_padding", 'return "output at t=0 depends on x[1]"'),
-    "where_three_numbers": where("same_padding", "return (0, 1, 15)"),
     "shift_input_one_step": fix("same_padding", "return self.conv(F.pad(x, (1, -1)))", CHANGES),
     "shift_output": fix("same_padding", "return F.pad(self.conv(x), (1, -1))", CHANGES),
     "crop_on_wrong_side": fix("same_padding", """
@@ -145,8 +113,7 @@ SAME_PADDING = {
 }
 
 CHOMPED = {
-    "solution": (None, (WHERE["chomped"], FORWARD["chomped"])),
-    "where_computed": where("chomped", computed_where("chomped"), None),
+    "solution": (None, FORWARD["chomped"]),
     "chomp_or_none": fix("chomped", """
         for i, conv in enumerate(self.convs):
             if i > 0:
@@ -169,8 +136,6 @@ CHOMPED = {
                          dilation=conv.dilation)
         return x""", None),
     # mistakes
-    "where_a_pair": where("chomped", "return (0, 0)"),
-    "where_error_name": where("chomped", 'return "ValueError"'),
     "chomp_on_the_left": fix("chomped", """
         for i, conv in enumerate(self.convs):
             if i > 0:
@@ -194,8 +159,7 @@ CHOMPED = {
 }
 
 DILATED_PAD = {
-    "solution": (None, (WHERE["dilated_pad"], FORWARD["dilated_pad"])),
-    "where_as_list": where("dilated_pad", "return [0, 3]", None),
+    "solution": (None, FORWARD["dilated_pad"]),
     "conv_then_crop": fix("dilated_pad", """
         k, d = self.conv.kernel_size[0], self.conv.dilation[0]
         y = F.conv1d(x, self.conv.weight, self.conv.bias, dilation=d, padding=(k - 1) * d)
@@ -210,7 +174,6 @@ DILATED_PAD = {
     "fft_convolution": fix("dilated_pad", FFT_CONV.format(dilation="self.conv.dilation[0]"),
                            None),
     # mistakes
-    "where_the_dilation": where("dilated_pad", "return (0, 4)"),
     "pad_the_dilation_only": fix("dilated_pad", """
         return self.conv(F.pad(x, (self.conv.dilation[0], 0)))""", CHANGES),
     "output_padded_on_the_left": fix("dilated_pad", """
@@ -225,14 +188,12 @@ DILATED_PAD = {
 }
 
 SHIFTED_INPUT = {
-    "solution": (None, (WHERE["shifted_input"], FORWARD["shifted_input"])),
-    "where_computed": where("shifted_input", computed_where("shifted_input"), None),
+    "solution": (None, FORWARD["shifted_input"]),
     "cat_zeros": fix("shifted_input", """
         x = torch.cat([torch.zeros_like(x[..., :1]), x[..., :-1]], dim=-1)
         return self.conv(F.pad(x, (1, 0)))""", None),
     "one_pad": fix("shifted_input", "return self.conv(F.pad(x, (2, -1)))", None),
     # mistakes
-    "where_the_present": where("shifted_input", "return (0, 0)"),
     "shift_removed": fix("shifted_input", "return self.conv(F.pad(x, (1, 0)))", LEAKS),
     "roll": fix("shifted_input", """
         x = torch.roll(x, 1, dims=-1)
@@ -246,8 +207,7 @@ SHIFTED_INPUT = {
 }
 
 SEES_THE_PRESENT = {
-    "solution": (None, (WHERE["sees_the_present"], FORWARD["sees_the_present"])),
-    "where_as_list": where("sees_the_present", "return [0, 0]", None),
+    "solution": (None, FORWARD["sees_the_present"]),
     "one_pad": fix("sees_the_present", """
         h = torch.relu(self.conv1(F.pad(x, (2, -1))))
         return self.conv2(F.pad(h, (1, 0)))""", None),
@@ -256,7 +216,6 @@ SEES_THE_PRESENT = {
         h = torch.relu(self.conv1(x))
         return self.conv2(F.pad(h, (1, 0)))""", None),
     # mistakes
-    "where_not_strict": where("sees_the_present", "return None"),
     "hide_in_second_layer": fix("sees_the_present", """
         h = torch.relu(self.conv1(F.pad(x, (1, 0))))
         return self.conv2(F.pad(h, (2, -1)))""", CHANGES),
@@ -272,8 +231,7 @@ SEES_THE_PRESENT = {
 }
 
 CENTERED_POOL = {
-    "solution": (None, (WHERE["centered_pool"], FORWARD["centered_pool"])),
-    "where_computed": where("centered_pool", computed_where("centered_pool"), None),
+    "solution": (None, FORWARD["centered_pool"]),
     "replicate_padding": fix("centered_pool", """
         k = self.kernel_size
         return self.conv(F.max_pool1d(F.pad(x, (k - 1, 0), mode="replicate"), k, stride=1))""",
@@ -283,7 +241,6 @@ CENTERED_POOL = {
         windows = F.pad(x, (k - 1, 0), value=float("-inf")).unfold(-1, k, 1)
         return self.conv(windows.amax(dim=-1))""", None),
     # mistakes
-    "where_swapped": where("centered_pool", "return (1, 0)"),
     "zero_padding": fix("centered_pool", """
         k = self.kernel_size
         return self.conv(F.max_pool1d(F.pad(x, (k - 1, 0)), k, stride=1))""", CHANGES),
@@ -301,8 +258,7 @@ CENTERED_POOL = {
 }
 
 LAG_FEATURE = {
-    "solution": (None, (WHERE["lag_feature"], FORWARD["lag_feature"])),
-    "where_computed": where("lag_feature", computed_where("lag_feature"), None),
+    "solution": (None, FORWARD["lag_feature"]),
     "cat_zeros": fix("lag_feature", """
         zeros = x.new_zeros(x.size(0), 1, self.lag)
         lagged = torch.cat([zeros, x], dim=-1)[..., : x.size(-1)]
@@ -314,8 +270,6 @@ LAG_FEATURE = {
         features = torch.cat([x, lagged], dim=1)
         return self.conv(F.pad(features, (1, 0)))""", None),
     # mistakes
-    "where_at_length_16_only": where("lag_feature", "return None"),
-    "where_swapped": where("lag_feature", "return (20, 0)"),
     "negative_pad": fix("lag_feature", """
         lagged = F.pad(x, (self.lag, -self.lag))
         features = torch.cat([x, lagged], dim=1)
@@ -338,8 +292,7 @@ LAG_FEATURE = {
 }
 
 TIME_NORM = {
-    "solution": (None, (WHERE["time_norm"], FORWARD["time_norm"])),
-    "where_as_list": where("time_norm", "return [0, 1]", None),
+    "solution": (None, FORWARD["time_norm"]),
     "by_hand_biased_variance": fix("time_norm", """
         h = self.conv1(F.pad(x, (1, 0)))
         mean = h.mean(dim=1, keepdim=True)
@@ -350,7 +303,6 @@ TIME_NORM = {
         h = F.layer_norm(h, (h.size(-1),)).permute(0, 2, 1)
         return self.conv2(torch.relu(h))""", None),
     # mistakes
-    "where_last_pair": where("time_norm", "return (15, 14)"),
     "unbiased_variance": fix("time_norm", """
         h = self.conv1(F.pad(x, (1, 0)))
         mean, var = h.mean(dim=1, keepdim=True), h.var(dim=1, keepdim=True)
@@ -372,48 +324,320 @@ TIME_NORM = {
                                         CHANGES),
 }
 
-VARIANTS = {"same_padding": SAME_PADDING, "chomped": CHOMPED, "dilated_pad": DILATED_PAD,
-            "shifted_input": SHIFTED_INPUT, "sees_the_present": SEES_THE_PRESENT,
-            "centered_pool": CENTERED_POOL, "lag_feature": LAG_FEATURE, "time_norm": TIME_NORM}
-# the models are independent: a wrong answer for one must not cost another's points
-ISOLATION = {
-    "leaky_same_padding_then_right_chomped": (
-        {"same_padding": ("return (1, 0)", "return self.conv(x)")}, "chomped"),
-    "blank_time_norm_then_right_lag_feature": (
-        {"time_norm": ("raise NotImplementedError()", "raise NotImplementedError()")},
-        "lag_feature"),
+
+# -------------------------------------------------------------------------------- witnesses
+# the solution's witness of each model (the transfer part)
+WITNESS = {
+    "same_padding": """
+        x = torch.zeros(1, 1, 8)
+        x_prime = x.clone()
+        x_prime[0, 0, 4] = 1.0
+        return x, x_prime, 3""",
+    "dilated_pad": """
+        x = torch.randn(2, 1, 10, generator=torch.Generator().manual_seed(0))
+        x_prime = x.clone()
+        x_prime[..., 5] += 1.0
+        return x, x_prime, 2""",
+    "shifted_input": """
+        x = torch.zeros(1, 1, 6)
+        x_prime = x.clone()
+        x_prime[0, 0, 2] = 1.0
+        return x, x_prime, 2""",
+    "sees_the_present": """
+        x = torch.zeros(2, 1, 5)
+        x_prime = x.clone()
+        x_prime[:, 0, 3] = torch.tensor([1.0, -1.0])
+        return x, x_prime, 3""",
+    "centered_pool": """
+        x = torch.zeros(1, 1, 6)
+        x_prime = x.clone()
+        x_prime[0, 0, 3] = 5.0
+        return x, x_prime, 2""",
+    "lag_feature": """
+        x = torch.zeros(1, 1, 24)
+        x_prime = x.clone()
+        x_prime[0, 0, 20] = 1.0
+        return x, x_prime, 0""",
+    "time_norm": """
+        x = torch.zeros(2, 1, 4)
+        x_prime = x.clone()
+        x_prime[:, 0, -1] = torch.tensor([1.0, -1.0])
+        return x, x_prime, 0""",
 }
+
+
+def one_change(length: int, position: int, t, value: str = "1.0", shape: str = "1, 1") -> str:
+    """A witness body: zeros of shape (shape, length), x_prime changed at one position."""
+    return f"""
+        x = torch.zeros({shape}, {length})
+        x_prime = x.clone()
+        x_prime[..., {position}] = {value}
+        return x, x_prime, {t}"""
+
+
+WITNESS_SAME_PADDING = {
+    "solution": witness(WITNESS["same_padding"], None),
+    "random_future": witness("""
+        generator = torch.Generator().manual_seed(1)
+        x = torch.randn(3, 1, 12, generator=generator)
+        x_prime = torch.cat([x[..., :7], torch.randn(3, 1, 5, generator=generator)], dim=-1)
+        return x, x_prime, 6""", None),
+    "list_in_float64": witness("""
+        x = torch.tensor([[[0.0, 0.0, 0.0, 0.0, 0.0]]], dtype=torch.float64)
+        x_prime = torch.tensor([[[0.0, 0.0, 0.0, 0.0, -3.0]]], dtype=torch.float64)
+        return [x, x_prime, 3]""", None),
+    "requires_grad": witness("""
+        x = torch.zeros(1, 1, 5, requires_grad=True)
+        x_prime = x.detach().clone()
+        x_prime[0, 0, 1] = 1.0
+        return x, x_prime, 0""", None),
+    "half_precision": witness(one_change(6, 2, 1).replace(
+        "torch.zeros(1, 1, 6)", "torch.zeros(1, 1, 6, dtype=torch.float16)"), None),
+    "from_numpy": witness("""
+        import numpy as np
+        x = torch.from_numpy(np.zeros((1, 1, 6)))
+        x_prime = x.clone()
+        x_prime[..., 5] = 1
+        return x, x_prime, 4""", None),
+    "int_from_a_tensor": witness("""
+        x = torch.zeros(1, 1, 8)
+        x_prime = x.clone()
+        x_prime[..., 5] = 2.0
+        t = int((x_prime != x).nonzero()[0, -1]) - 1
+        return x, x_prime, t""", None),
+    # mistakes
+    "present_changed": witness(one_change(8, 3, 3)),  # the output at t may read x[t]
+    "two_ahead": witness(one_change(8, 5, 3)),  # the kernel of 3 reads only one step ahead
+    "swapped_pair": witness(one_change(8, 0, 1)),  # the checker's (t, s) = (0, 1) read as (s, t)
+    "t_as_tensor": witness(one_change(8, 4, "torch.tensor(3)")),
+    "t_equals_length": witness(one_change(8, 8 - 1, 8)),
+    "x_prime_is_x": witness("""
+        x = torch.zeros(1, 1, 8)
+        x_prime = x
+        x_prime[0, 0, 4] = 1.0
+        return x, x_prime, 3"""),
+    # shows the leak on some initialisations only: |w| * 5e-4 is below 1e-4 for seed 2's weights
+    "small_step": witness(one_change(8, 4, 3, "5e-4")),
+    "int_tensors": witness("""
+        x = torch.tensor([[[0, 0, 0, 0, 0, 0]]])
+        x_prime = torch.tensor([[[0, 0, 0, 1, 0, 0]]])
+        return x, x_prime, 2"""),
+    "one_dimension": witness("""
+        x = torch.zeros(8)
+        x_prime = x.clone()
+        x_prime[4] = 1.0
+        return x, x_prime, 3"""),
+    "pair_only": witness("""
+        x = torch.zeros(1, 1, 8)
+        x_prime = x.clone()
+        x_prime[0, 0, 4] = 1.0
+        return x, x_prime"""),
+    "t_first": witness("""
+        x = torch.zeros(1, 1, 8)
+        x_prime = x.clone()
+        x_prime[0, 0, 4] = 1.0
+        return 3, x, x_prime"""),
+}
+
+WITNESS_DILATED_PAD = {
+    "solution": witness(WITNESS["dilated_pad"], None),
+    "shortest": witness(one_change(4, 3, 0), None),
+    "whole_future_changed": witness("""
+        x = torch.zeros(2, 1, 9)
+        x_prime = x.clone()
+        x_prime[..., 4:] = 1.0
+        return x, x_prime, 3""", None),
+    # mistakes
+    "dilation_distance": witness(one_change(10, 6, 2)),  # reads x[t + 3], not x[t + 4]
+    "t_in_the_padded_end": witness(one_change(8, 7, 6)),  # outputs 5 to 7 are padding: zeros
+    "too_short": witness(one_change(3, 2, 0)),  # the model cannot run on 3 steps
+    "numpy_arrays": witness("""
+        import numpy as np
+        x = np.zeros((1, 1, 8), dtype=np.float32)
+        x_prime = x.copy()
+        x_prime[..., 3] = 1
+        return x, x_prime, 0"""),
+    "swapped_pair": witness(one_change(8, 0, 3)),
+}
+
+WITNESS_SHIFTED_INPUT = {
+    "solution": witness(WITNESS["shifted_input"], None),
+    "next_input": witness(one_change(6, 3, 2), None),
+    "everything_at_t_zero": witness("""
+        x = torch.zeros(1, 1, 4)
+        return x, torch.ones(1, 1, 4), 0""", None),
+    # mistakes
+    "two_ahead": witness(one_change(6, 4, 2)),  # reads x[t] and x[t + 1], no further
+    "swapped_pair": witness(one_change(6, 0, 1)),
+    "negative_t": witness(one_change(6, 5, -1)),  # t=-1 for the last position
+    "t_as_float": witness(one_change(6, 2, "2.0")),
+}
+
+WITNESS_SEES_THE_PRESENT = {
+    "solution": witness(WITNESS["sees_the_present"], None),
+    "one_positive_change": witness(one_change(5, 0, 0), None),
+    "random_present_and_future": witness("""
+        generator = torch.Generator().manual_seed(2)
+        x = torch.randn(4, 1, 6, generator=generator)
+        x_prime = x.clone()
+        x_prime[..., 3:] = torch.randn(4, 1, 3, generator=generator)
+        return x, x_prime, 3""", None),
+    # mistakes
+    "future_only": witness(one_change(5, 4, 3)),  # it reads the present, not x[t + 1]
+    "last_allowed_changed": witness(one_change(5, 2, 3)),  # x[t - 1] may be read
+}
+
+WITNESS_CENTERED_POOL = {
+    "solution": witness(WITNESS["centered_pool"], None),
+    "negative_inputs": witness("""
+        x = -torch.ones(1, 1, 6)
+        x_prime = x.clone()
+        x_prime[0, 0, 3] = 0.0
+        return x, x_prime, 2""", None),
+    "falling_ramp": witness("""
+        x = torch.arange(6.0).flip(0).view(1, 1, 6)
+        x_prime = x.clone()
+        x_prime[0, 0, 3] = 10.0
+        return x, x_prime, 2""", None),
+    # mistakes
+    "hidden_by_the_max": witness(one_change(6, 3, 2, "-1.0")),  # max(0, 0, -1) is still 0
+    "two_ahead": witness(one_change(6, 4, 2)),
+    "swapped_pair": witness(one_change(6, 0, 1)),
+    "t_from_argmax": witness("""
+        x = torch.zeros(1, 1, 6)
+        x_prime = x.clone()
+        x_prime[0, 0, 3] = 1.0
+        return x, x_prime, (x_prime - x).abs().argmax() - 1"""),
+}
+
+WITNESS_LAG_FEATURE = {
+    "solution": witness(WITNESS["lag_feature"], None),
+    "lag_minus_one": witness(one_change(25, 20, 1), None),  # the first tap reads x[t - 1 + lag]
+    "long_random": witness("""
+        generator = torch.Generator().manual_seed(3)
+        x = torch.randn(2, 1, 40, generator=generator)
+        x_prime = x.clone()
+        x_prime[..., 31:] += torch.randn(2, 1, 9, generator=generator)
+        return x, x_prime, 11""", None),
+    # mistakes
+    "length_16": witness(one_change(16, 15, 0)),  # the lag reads 20 steps ahead: not in 16
+    "lag_plus_one": witness(one_change(30, 21, 0)),
+    "lag_backwards": witness(one_change(25, 0, 20)),  # x[t - lag] is what it should read
+    "x_prime_is_x": witness("""
+        x = torch.zeros(1, 1, 24)
+        x_prime = x
+        x_prime[..., 20] = 1.0
+        return x, x_prime, 0"""),
+}
+
+WITNESS_TIME_NORM = {
+    "solution": witness(WITNESS["time_norm"], None),
+    "one_last_change": witness(one_change(16, 15, 0), None),
+    "shifted_future": witness("""
+        x = torch.randn(4, 1, 12, generator=torch.Generator().manual_seed(4))
+        x_prime = x.clone()
+        x_prime[..., 6:] += 2.0
+        return x, x_prime, 5""", None),
+    # mistakes
+    "scaled_sequence": witness("""
+        x = torch.randn(1, 1, 8, generator=torch.Generator().manual_seed(5))
+        return x, 2 * x, 3"""),
+    "swapped_pair": witness(one_change(16, 0, 1)),
+    "tiny_change": witness(one_change(16, 15, 0, "1e-6")),
+    "as_a_dict": witness("""
+        x = torch.zeros(2, 1, 4)
+        x_prime = x.clone()
+        x_prime[:, 0, -1] = torch.tensor([1.0, -1.0])
+        return {"x": x, "x_prime": x_prime, "t": 0}"""),
+}
+
+VARIANTS = {
+    "witness_same_padding": WITNESS_SAME_PADDING, "same_padding": SAME_PADDING,
+    "chomped": CHOMPED,
+    "witness_dilated_pad": WITNESS_DILATED_PAD, "dilated_pad": DILATED_PAD,
+    "witness_shifted_input": WITNESS_SHIFTED_INPUT, "shifted_input": SHIFTED_INPUT,
+    "witness_sees_the_present": WITNESS_SEES_THE_PRESENT, "sees_the_present": SEES_THE_PRESENT,
+    "witness_centered_pool": WITNESS_CENTERED_POOL, "centered_pool": CENTERED_POOL,
+    "witness_lag_feature": WITNESS_LAG_FEATURE, "lag_feature": LAG_FEATURE,
+    "witness_time_norm": WITNESS_TIME_NORM, "time_norm": TIME_NORM,
+}
+# the models are independent, and so are a model's witness and fix: a wrong answer for one must
+# not cost another's points
+ISOLATION = {
+    "leaky_same_padding_then_right_chomped": ({"same_padding": ("return self.conv(x)",)},
+                                              "chomped"),
+    "blank_time_norm_then_right_lag_feature": (
+        {"time_norm": ("raise NotImplementedError()",),
+         "witness_time_norm": ("raise NotImplementedError()",)}, "lag_feature"),
+    "blank_witness_then_right_fix": (
+        {"witness_same_padding": ("raise NotImplementedError()",)}, "same_padding"),
+    "leaky_fix_then_right_witness": (
+        {"same_padding": ("return self.conv(x)",)}, "witness_dilated_pad"),
+    "wrong_witness_then_right_witness": (
+        {"witness_shifted_input": (WITNESS_SHIFTED_INPUT["two_ahead"][1],)},
+        "witness_sees_the_present"),
+}
+
+# a student's own cell: SamePadding redefined so that its output at t reads x[t + 2], which the
+# given model does not; the tests build the given model, not this one
+OWN_MODEL = '''# my own SamePadding, to try witnesses on (same layers, a wider look ahead)
+class SamePadding(nn.Module):
+    def __init__(self, channels=2, kernel_size=3):
+        super().__init__()
+        self.conv = nn.Conv1d(1, channels, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, (0, 1))[..., 1:])
+'''
 
 
 def samples(kit) -> dict:
     """{student: make(released notebook) -> notebook}: right in other ways, blank, and wrong in
-    the ways students go wrong (a pair misread, a fix that still leaks or computes something
-    else)."""
+    the ways students go wrong (a witness that changes what the output may read, or that shows
+    nothing, or only for some weights; a fix that still leaks or computes something else)."""
     def answers(*picks: tuple[str, str]) -> dict[str, str]:
         return {answer: kit.variant(answer, name) for answer, name in picks}
 
-    # every pair written (s, t) instead of (t, s): wrong wherever s != t
-    swapped = {answer: kit.replace(kit.good[answer], body, re.sub(
-        r"\((\d+), (\d+)\)", r"(\2, \1)", body)) for answer, body in WHERE.items()
-        if body != "return None"}
+    def own_model(nb):
+        nb = kit.fill(nb, dict(kit.good, **answers(("witness_same_padding", "two_ahead"))))
+        return kit.with_cell(nb, OWN_MODEL, after="given_same_padding")
+
     return {
         "perfect": kit.with_answers(),
         "blank": lambda nb: nb,
         "ex03_leak_other_ways": kit.with_answers(**answers(
-            ("same_padding", "where_computed"), ("chomped", "chomp_or_none"),
-            ("dilated_pad", "conv_then_crop"), ("shifted_input", "cat_zeros"),
-            ("sees_the_present", "where_as_list"), ("centered_pool", "replicate_padding"),
-            ("lag_feature", "roll_and_zero"), ("time_norm", "by_hand_biased_variance"))),
+            ("witness_same_padding", "random_future"), ("same_padding", "fft_convolution"),
+            ("chomped", "chomp_or_none"),
+            ("witness_dilated_pad", "whole_future_changed"), ("dilated_pad", "conv_then_crop"),
+            ("witness_shifted_input", "next_input"), ("shifted_input", "cat_zeros"),
+            ("witness_sees_the_present", "random_present_and_future"),
+            ("witness_centered_pool", "falling_ramp"), ("centered_pool", "replicate_padding"),
+            ("witness_lag_feature", "lag_minus_one"), ("lag_feature", "roll_and_zero"),
+            ("witness_time_norm", "shifted_future"), ("time_norm", "by_hand_biased_variance"))),
         "ex03_leak_forgot_strict": kit.with_answers(**answers(
-            ("sees_the_present", "where_not_strict"), ("shifted_input", "shift_removed"))),
+            ("witness_sees_the_present", "future_only"), ("shifted_input", "shift_removed"))),
         "ex03_leak_shifted_fixes": kit.with_answers(**answers(
             ("same_padding", "shift_input_one_step"), ("shifted_input", "shift_output"),
             ("sees_the_present", "shift_output"))),
         "ex03_leak_padding_values": kit.with_answers(**answers(
             ("centered_pool", "zero_padding"), ("lag_feature", "lag_off_by_one"),
             ("chomped", "chomp_at_least_one"))),
-        "ex03_leak_swapped_pairs": kit.with_answers(**swapped),
+        # the checker's first pair (t, s) read as (s, t): t = s, and x changed at the old t
+        "ex03_leak_swapped_pairs": kit.with_answers(**answers(*[
+            (f"witness_{model}", "swapped_pair") for model in (
+                "same_padding", "dilated_pad", "shifted_input", "centered_pool", "time_norm")],
+            ("witness_lag_feature", "lag_backwards"))),
         "ex03_leak_time_statistics": kit.with_answers(**answers(
-            ("time_norm", "group_norm"), ("lag_feature", "where_at_length_16_only"),
-            ("dilated_pad", "where_the_dilation"))),
+            ("time_norm", "group_norm"), ("witness_lag_feature", "length_16"),
+            ("witness_dilated_pad", "dilation_distance"))),
+        "ex03_leak_own_model": own_model,
+        "ex03_leak_tensor_t": kit.with_answers(**answers(
+            ("witness_same_padding", "t_as_tensor"), ("witness_centered_pool", "t_from_argmax"),
+            ("witness_shifted_input", "negative_t"))),
+        "ex03_leak_small_steps": kit.with_answers(**answers(
+            ("witness_same_padding", "small_step"), ("witness_time_norm", "tiny_change"),
+            ("witness_lag_feature", "x_prime_is_x"))),
+        "ex03_leak_rolled": kit.with_answers(**answers(
+            ("shifted_input", "roll"), ("lag_feature", "plain_roll"),
+            ("witness_centered_pool", "hidden_by_the_max"))),
     }
