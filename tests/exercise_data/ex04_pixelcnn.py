@@ -1,9 +1,10 @@
-"""Exercise 04 (PixelCNN: positional bits, masks A and B, the two-stack model): variants, samples.
+"""Exercise 04 (PixelCNN: positional bits, masks A and B, colour masks, the two-stack model):
+variants, samples.
 
 Data only (see ``tests/exercise_data/__init__.py``): right ways to write each answer, the mistakes
 real implementations make (bits in the wrong order, mask A and B swapped, the centre row masked
-wrongly, a shift on the wrong axis, ...) with the exact test cells each one fails, and the sample
-submissions the grading round trip grades.
+wrongly, colour groups interleaved, a shift on the wrong axis, ...) with the exact test cells each
+one fails, and the sample submissions the grading round trip grades.
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ return torch.stack(bits).float()"""),
     "at_least_one_bit": (("shape", "bits"), """
 nr = max(1, math.ceil(math.log2(height)))
 nc = max(1, math.ceil(math.log2(width)))
+rows = torch.arange(height).view(-1, 1).expand(height, width)
+cols = torch.arange(width).view(1, -1).expand(height, width)
+bits = [(rows >> i) & 1 for i in range(nr)] + [(cols >> j) & 1 for j in range(nc)]
+return torch.stack(bits).float()"""),
+    # the natural answer without the empty case: torch.stack([]) raises for a 1x1 image, whose
+    # encoding is (0, 1, 1) by the contract (nr = nc = 0); the visible 1x1 case shows it
+    "stack_without_empty_case": (("shape",), """
+nr, nc = math.ceil(math.log2(height)), math.ceil(math.log2(width))
 rows = torch.arange(height).view(-1, 1).expand(height, width)
 cols = torch.arange(width).view(1, -1).expand(height, width)
 bits = [(rows >> i) & 1 for i in range(nr)] + [(cols >> j) & 1 for j in range(nc)]
@@ -178,6 +187,32 @@ mask[c, :c] = 1.0
 if mask_type == "B":
     mask[c, c] = 1.0
 return mask"""),
+    # -1 is odd: only a visible negative kernel size shows that it passes
+    "only_even_sizes_refused": (("errors",), """
+if kernel_size % 2 == 0:
+    raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+if mask_type not in ("A", "B"):
+    raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+c = kernel_size // 2
+mask = torch.zeros(kernel_size, kernel_size)
+mask[:c] = 1.0
+mask[c, :c] = 1.0
+if mask_type == "B":
+    mask[c, c] = 1.0
+return mask"""),
+    "type_upper_cased": (("errors",), """
+if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+    raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
+mask_type = str(mask_type).upper()
+if mask_type not in ("A", "B"):
+    raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+c = kernel_size // 2
+mask = torch.zeros(kernel_size, kernel_size)
+mask[:c] = 1.0
+mask[c, :c] = 1.0
+if mask_type == "B":
+    mask[c, c] = 1.0
+return mask"""),
     "assert_not_raise": (("errors",), """
 assert kernel_size >= 1 and kernel_size % 2 == 1, "odd kernel_size >= 1"
 assert mask_type in ("A", "B"), "mask type A or B"
@@ -188,6 +223,202 @@ mask[c, :c] = 1.0
 if mask_type == "B":
     mask[c, c] = 1.0
 return mask"""),
+}
+
+RGB_CHECKS = """
+if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+    raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
+if not isinstance(groups, int) or groups < 1:
+    raise ValueError(f"groups must be an int >= 1, got {groups!r}")
+if in_channels % groups or out_channels % groups:
+    raise ValueError(f"channels {in_channels}, {out_channels} not divisible by {groups}")
+if mask_type not in ("A", "B"):
+    raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+c = kernel_size // 2
+"""
+
+
+def rgb_checked(body: str, checks: str = RGB_CHECKS) -> str:
+    return checks.strip("\n") + "\n" + body.strip("\n")
+
+
+CENTRE_A = "group_in[None, :] < group_out[:, None]"  # (C_out, C_in)
+CENTRE_B = "group_in[None, :] <= group_out[:, None]"
+
+
+def rgb_groups(group_in: str, group_out: str, centre_a: str = CENTRE_A, centre_b: str = CENTRE_B,
+               spatial: str = "mask[:, :, :c] = 1.0\nmask[:, :, c, :c] = 1.0",
+               checks: str = RGB_CHECKS, dtype: str = "") -> str:
+    """The solution's shape (group indices, a centre block, the pixels before it), with one part
+    replaced."""
+    return rgb_checked(f"""
+group_in = {group_in}
+group_out = {group_out}
+centre = ({centre_a}) if mask_type == "A" else ({centre_b})
+mask = torch.zeros(out_channels, in_channels, kernel_size, kernel_size{dtype})
+{spatial}
+mask[:, :, c, c] = centre
+return mask""", checks)
+
+
+GROUP_IN = "torch.arange(in_channels) // (in_channels // groups)"
+GROUP_OUT = "torch.arange(out_channels) // (out_channels // groups)"
+
+PIXELCNN_MASK_RGB = {
+    # right ways ----------------------------------------------------------------------------
+    "group_index_broadcast": (None, rgb_groups(GROUP_IN, GROUP_OUT)),
+    "loops": (None, rgb_checked("""
+mask = torch.zeros(out_channels, in_channels, kernel_size, kernel_size)
+per_in, per_out = in_channels // groups, out_channels // groups
+for o in range(out_channels):
+    for i in range(in_channels):
+        for r in range(kernel_size):
+            for s in range(kernel_size):
+                if r < c or (r == c and s < c):
+                    mask[o, i, r, s] = 1.0
+                elif r == c and s == c:
+                    g_in, g_out = i // per_in, o // per_out
+                    if g_in < g_out or (mask_type == "B" and g_in == g_out):
+                        mask[o, i, r, s] = 1.0
+return mask""")),
+    "kron_of_a_group_mask": (None, rgb_checked("""
+# allowed[g_out, g_in]: below the diagonal for A, and on it for B
+allowed = torch.tril(torch.ones(groups, groups), diagonal=-1 if mask_type == "A" else 0)
+block = torch.ones(out_channels // groups, in_channels // groups)
+mask = torch.zeros(out_channels, in_channels, kernel_size, kernel_size)
+mask[:, :, :c, :] = 1
+mask[:, :, c, :c] = 1
+mask[:, :, c, c] = torch.kron(allowed, block)
+return mask""")),
+    # reuses the student's own part-2 mask for the pixels before the centre
+    "repeat_interleave_and_own_plain_mask": (None, rgb_checked("""
+plain = pixelcnn_mask(kernel_size, "A")  # (k, k): the pixels before the centre
+allowed = torch.ones(groups, groups).tril(-1 if mask_type == "A" else 0)
+centre = allowed.repeat_interleave(out_channels // groups, dim=0)
+centre = centre.repeat_interleave(in_channels // groups, dim=1)  # (C_out, C_in)
+mask = plain.repeat(out_channels, in_channels, 1, 1)
+mask[:, :, c, c] = centre
+return mask""")),
+    "raster_index_4d": (None, rgb_checked("""
+index = torch.arange(kernel_size * kernel_size).view(1, 1, kernel_size, kernel_size)
+centre = c * kernel_size + c
+g_out = torch.div(torch.arange(out_channels), out_channels // groups, rounding_mode="floor")
+g_in = torch.arange(in_channels) * groups // in_channels
+g_out, g_in = g_out.view(-1, 1, 1, 1), g_in.view(1, -1, 1, 1)
+colour = (g_in < g_out) | ((g_in == g_out) & torch.tensor(mask_type == "B"))
+return ((index < centre) | ((index == centre) & colour)).float()""")),
+    "numpy_outer": (None, """
+import numpy as np
+
+if type(kernel_size) is not int or kernel_size <= 0 or not kernel_size % 2:
+    raise ValueError("kernel_size: odd, >= 1")
+if type(groups) is not int or groups <= 0:
+    raise ValueError("groups >= 1")
+if in_channels % groups != 0:
+    raise ValueError("in_channels not divisible by groups")
+if out_channels % groups != 0:
+    raise ValueError("out_channels not divisible by groups")
+if mask_type != "A" and mask_type != "B":
+    raise ValueError("mask_type: 'A' or 'B'")
+c = kernel_size // 2
+mask = np.zeros((out_channels, in_channels, kernel_size, kernel_size), dtype=np.float32)
+mask[:, :, :c] = 1
+mask[:, :, c, :c] = 1
+g_out = np.arange(out_channels) // (out_channels // groups)
+g_in = np.arange(in_channels) // (in_channels // groups)
+later = np.subtract.outer(g_out, g_in)  # (C_out, C_in): how many groups o comes after i
+mask[:, :, c, c] = later > 0 if mask_type == "A" else later >= 0
+return torch.from_numpy(mask)"""),
+    "meshgrid_and_expand": (None, rgb_checked("""
+g_out, g_in = torch.meshgrid(torch.arange(out_channels) // (out_channels // groups),
+                             torch.arange(in_channels) // (in_channels // groups), indexing="ij")
+offset = 0 if mask_type == "B" else 1
+centre = (g_in + offset <= g_out).float()  # (C_out, C_in)
+before = torch.zeros(kernel_size * kernel_size)
+before[:c * kernel_size + c] = 1  # raster order up to the centre
+mask = before.view(1, 1, kernel_size, kernel_size).expand(out_channels, in_channels, -1, -1)
+mask = mask.clone()
+mask[:, :, c, c] = centre
+return mask""")),
+    # mistakes ------------------------------------------------------------------------------
+    "groups_interleaved": (("centre_a", "centre_b"), rgb_groups(
+        "torch.arange(in_channels) % groups", "torch.arange(out_channels) % groups")),
+    "a_and_b_swapped": (("centre_a", "centre_b"), rgb_groups(
+        GROUP_IN, GROUP_OUT, centre_a="group_in[None, :] <= group_out[:, None]",
+        centre_b="group_in[None, :] < group_out[:, None]")),
+    "input_groups_from_out_channels": (("centre_a", "centre_b"), rgb_groups(
+        "torch.arange(in_channels) // (out_channels // groups)", GROUP_OUT)),
+    "group_comparison_reversed": (("centre_a", "centre_b"), rgb_groups(
+        GROUP_IN, GROUP_OUT, centre_a="group_in[None, :] > group_out[:, None]",
+        centre_b="group_in[None, :] >= group_out[:, None]")),
+    "groups_ignored": (("centre_a", "centre_b"), rgb_groups(
+        GROUP_IN, GROUP_OUT, centre_a="torch.zeros(out_channels, in_channels)",
+        centre_b="torch.ones(out_channels, in_channels)")),
+    "a_hides_the_whole_centre": (("centre_a",), rgb_groups(
+        GROUP_IN, GROUP_OUT, centre_a="torch.zeros(out_channels, in_channels)")),
+    "b_keeps_the_whole_centre": (("centre_b",), rgb_groups(
+        GROUP_IN, GROUP_OUT, centre_b="torch.ones(out_channels, in_channels)")),
+    "b_own_group_only": (("centre_b",), rgb_groups(
+        GROUP_IN, GROUP_OUT, centre_b="group_in[None, :] == group_out[:, None]")),
+    "centre_row_right_part_open": (("past",), rgb_groups(
+        GROUP_IN, GROUP_OUT, spatial="mask[:, :, :c] = 1.0\nmask[:, :, c, :] = 1.0")),
+    # the colour rule at every pixel up to the centre, not only at the centre
+    "colour_rule_everywhere": (("past",), rgb_groups(
+        GROUP_IN, GROUP_OUT, spatial="mask[:, :, :c] = centre[:, :, None, None].float()\n"
+                                     "mask[:, :, c, :c] = centre[:, :, None].float()")),
+    "in_and_out_swapped": (("shape", "past", "centre_a", "centre_b"), rgb_checked("""
+group_in = torch.arange(in_channels) // (in_channels // groups)
+group_out = torch.arange(out_channels) // (out_channels // groups)
+allowed = group_in[:, None] < group_out[None, :] if mask_type == "A" else (
+    group_in[:, None] <= group_out[None, :])  # (C_in, C_out)
+mask = torch.zeros(in_channels, out_channels, kernel_size, kernel_size)
+mask[:, :, :c] = 1.0
+mask[:, :, c, :c] = 1.0
+mask[:, :, c, c] = allowed.float()
+return mask""")),
+    "boolean_mask": (("shape",), rgb_checked("""
+index = torch.arange(kernel_size * kernel_size).view(1, 1, kernel_size, kernel_size)
+g_out = (torch.arange(out_channels) // (out_channels // groups)).view(-1, 1, 1, 1)
+g_in = (torch.arange(in_channels) // (in_channels // groups)).view(1, -1, 1, 1)
+colour = g_in < g_out if mask_type == "A" else g_in <= g_out
+return (index < c * kernel_size + c) | ((index == c * kernel_size + c) & colour)""")),
+    "float64_from_numpy": (("shape",), """
+import numpy as np
+
+if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+    raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
+if not isinstance(groups, int) or groups < 1:
+    raise ValueError(f"groups must be an int >= 1, got {groups!r}")
+if in_channels % groups or out_channels % groups:
+    raise ValueError("channels not divisible by groups")
+if mask_type not in ("A", "B"):
+    raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+c = kernel_size // 2
+mask = np.zeros((out_channels, in_channels, kernel_size, kernel_size))
+mask[:, :, :c] = 1
+mask[:, :, c, :c] = 1
+g_out = np.arange(out_channels) // (out_channels // groups)
+g_in = np.arange(in_channels) // (in_channels // groups)
+later = np.subtract.outer(g_out, g_in)
+mask[:, :, c, c] = later > 0 if mask_type == "A" else later >= 0
+return torch.from_numpy(mask)"""),
+    "type_lower_cased": (("errors",), rgb_groups(GROUP_IN, GROUP_OUT, checks=RGB_CHECKS.replace(
+        'if mask_type not in ("A", "B"):', 'mask_type = mask_type.upper()\n'
+                                           'if mask_type not in ("A", "B"):'))),
+    "type_in_a_string": (("errors",), rgb_groups(GROUP_IN, GROUP_OUT, checks=RGB_CHECKS.replace(
+        'if mask_type not in ("A", "B"):', 'if mask_type not in "AB":'))),
+    "divisibility_not_checked": (("errors",), rgb_groups(
+        GROUP_IN, GROUP_OUT, checks=RGB_CHECKS.replace(
+            'if in_channels % groups or out_channels % groups:\n'
+            '    raise ValueError(f"channels {in_channels}, {out_channels} not divisible by '
+            '{groups}")\n', ""))),
+    "only_zero_groups_refused": (("errors",), rgb_groups(
+        GROUP_IN, GROUP_OUT, checks=RGB_CHECKS.replace(
+            "if not isinstance(groups, int) or groups < 1:", "if groups == 0:"))),
+    "only_even_sizes_refused": (("errors",), rgb_groups(
+        GROUP_IN, GROUP_OUT, checks=RGB_CHECKS.replace(
+            "if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:",
+            "if kernel_size % 2 == 0:"))),
 }
 
 POSITIONS = """
@@ -295,6 +526,12 @@ if self.positional:
     x = torch.cat([x, pe], dim=1)
 v = F.pad(x, (0, 0, 1, -1))
 h = F.pad(x, (1, -1))""" + LAYERS + "\nreturn self.output(h)"),
+    # the 1D chomp, conv(pad both sides)[..., :-half]: right for k > 1, empty for k = 1
+    "cropped_with_minus_half": (("shape", "is_causal", "sees_its_past", "values"),
+                                stacks(SHIFTS, """
+for vertical, horizontal, link in zip(self.vertical, self.horizontal, self.down_to_right):
+    v = F.relu(vertical(F.pad(v, (half, half, half, half)))[..., :-half, :])
+    h = F.relu(horizontal(F.pad(h, (half, half)))[..., :-half] + link(v))""")),
     "positional_channels_forgotten": (("shape", "is_causal", "sees_its_past", "values"),
                                       """
 half = self.kernel_size // 2
@@ -303,10 +540,13 @@ h = F.pad(x, (1, -1))""" + LAYERS + "\nreturn self.output(h)"),
 }
 
 VARIANTS = {"binary_positional_encoding": BINARY_POSITIONAL_ENCODING,
-            "pixelcnn_mask": PIXELCNN_MASK, "two_stack_pixelcnn": TWO_STACK}
+            "pixelcnn_mask": PIXELCNN_MASK, "pixelcnn_mask_rgb": PIXELCNN_MASK_RGB,
+            "two_stack_pixelcnn": TWO_STACK}
 ISOLATION = {"broken_encoding_then_right_model": (
     {"binary_positional_encoding": ("return torch.zeros(1, height, width)",)},
-    "two_stack_pixelcnn")}
+    "two_stack_pixelcnn"),
+    "broken_plain_mask_then_right_colour_mask": (
+        {"pixelcnn_mask": ("return torch.ones(kernel_size, kernel_size)",)}, "pixelcnn_mask_rgb")}
 
 
 def samples(kit) -> dict:
@@ -319,6 +559,10 @@ def samples(kit) -> dict:
                         ("pixelcnn_mask", "a_and_b_swapped"),
                         ("pixelcnn_mask", "whole_centre_row_kept"),
                         ("two_stack_pixelcnn", "shifts_on_the_wrong_axes"),
-                        ("two_stack_pixelcnn", "no_link_between_stacks")]:
+                        ("two_stack_pixelcnn", "no_link_between_stacks"),
+                        ("binary_positional_encoding", "stack_without_empty_case")]:
         made[f"ex04_{name}"] = kit.with_answers(**{table: kit.variant(table, name)})
+    for name in ("kron_of_a_group_mask", "groups_interleaved", "centre_row_right_part_open"):
+        made[f"ex04_rgb_{name}"] = kit.with_answers(
+            pixelcnn_mask_rgb=kit.variant("pixelcnn_mask_rgb", name))
     return made
