@@ -108,6 +108,8 @@ class Worker:
             return  # stale (for a request already answered) or not announced: ignored
         if not self.in_student or _in_worker_code(frame):
             return  # not now: the grader sends it again, and student code starts interrupted
+        if self.interrupted and _showing_traceback(frame):
+            return  # IPython is reporting our first one: a second would hide it
         self.interrupted = True
         raise KeyboardInterrupt
 
@@ -380,6 +382,15 @@ def _in_worker_code(frame) -> bool:
 
 
 _RUN_STUDENT = Worker.run_student.__code__
+
+
+def _showing_traceback(frame) -> bool:
+    """Is IPython formatting an exception's traceback (``showtraceback``) on this stack?"""
+    while frame is not None:
+        if frame.f_code.co_name == "showtraceback" and "IPython" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def main(argv: list[str]) -> int:
