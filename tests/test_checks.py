@@ -297,3 +297,27 @@ def test_known_channels_and_one_call():
                                      known_channels=[1])
     torch.testing.assert_close(batched, one_by_one)
     assert torch.equal(batched > 0, known)
+
+
+def test_a_model_made_for_one_length_is_probed_at_that_length_only() -> None:
+    """BatchNorm over C * T features accepts one length: the extra probe is skipped, and a
+    length the model refuses is named."""
+    from toylib.checks import ModelCallError
+
+    class OneLength(torch.nn.Module):
+        def __init__(self, channels: int, length: int) -> None:
+            super().__init__()
+            self.conv = CausalConv1d(1, channels, kernel_size=3)
+            self.norm = torch.nn.BatchNorm1d(channels * length)
+
+        def forward(self, x):
+            h = self.conv(x)  # (B, C, T)
+            return self.norm(h.flatten(1)).view_as(h)  # (B, C, T)
+
+    model = OneLength(8, 16).eval()
+    assert_causal(model, 16)  # causal in eval mode, and only length 16 runs
+    with pytest.raises(ModelCallError, match=r"length 12\)"):
+        assert_causal(model, 12)
+    with pytest.raises(CausalityError, match=r"inputs of length 12, after length 8 showed none"):
+        assert_causal(lambda x: F.pad(x, (0, 4))[..., 4:] if x.size(-1) > 8 else x, 8,
+                      lengths=[8, 12])

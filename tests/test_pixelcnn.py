@@ -73,7 +73,8 @@ def test_masked_conv2d_masks_in_forward_only():
     assert torch.equal(layer.weight, weight)  # the parameter itself is never overwritten
     assert_causal_2d(layer, 6, 6, in_channels=2, strict=True)
     assert_causal_2d(MaskedConv2d(1, 2, 3, "B"), 5, 5, strict=False)
-    with pytest.raises(CausalityError2d, match=r"output pixel \(0, 0\) depends on input itself"):
+    with pytest.raises(CausalityError2d,
+                       match=r"output \(0, 0\) depends on input pixel \(0, 0\), its own"):
         assert_causal_2d(MaskedConv2d(1, 2, 3, "B"), 5, 5, strict=True)
 
 

@@ -60,6 +60,10 @@ class CausalityError(AssertionError):
         self.input_s = input_s
 
 
+class ModelCallError(ValueError):
+    """The model raised on an input of the shape a check gave it (the length is named)."""
+
+
 def _run(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, time_dim: int,
          seed: int) -> torch.Tensor:
     """Call the model and return its output as (T, rest): time first, everything else flattened.
@@ -68,7 +72,13 @@ def _run(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, time_di
     masks for the reference and the perturbed inputs.
     """
     torch.manual_seed(seed)
-    y = model(x)
+    try:
+        y = model(x)
+    except AssertionError:  # a check of the caller's, inside the model: theirs to report
+        raise
+    except Exception as error:  # noqa: BLE001 - named with the input it was given
+        raise ModelCallError(f"the model raised {type(error).__name__} on an input of shape "
+                             f"{tuple(x.shape)} (length {x.size(-1)}): {error}") from error
     if not isinstance(y, torch.Tensor):
         raise ValueError(f"the model must return a tensor, got {type(y).__name__}")
     if not -y.dim() <= time_dim < y.dim():
@@ -222,16 +232,25 @@ def assert_causal(
     and how strong the dependency is. A leak farther away than the probed length cannot show, so
     the model is probed at ``lengths`` (default: ``length``, then a length beyond twice the
     receptive field, given or measured at ``length``; if the measured span fills the whole probe,
-    four times ``length``).
+    four times ``length``). A model that raises at that extra length (made for one length only,
+    e.g. a BatchNorm over C * T features) is probed at ``length`` alone; one that raises at a
+    length it was given gets a ``ModelCallError`` naming that length.
     """
     probes = [length] if lengths is None else [check_int("every length", n) for n in lengths]
+    probed = []
     for index, probe in enumerate(probes):
-        strength = dependency_strength(model, probe, in_channels, time_dim=time_dim, seed=seed,
-                                       method=method)
+        try:
+            strength = dependency_strength(model, probe, in_channels, time_dim=time_dim,
+                                           seed=seed, method=method)
+        except ModelCallError:
+            if lengths is None and index > 0:  # a model made for one length: that one only
+                continue
+            raise
+        probed.append(probe)
         allowed = torch.ones(probe, probe, dtype=torch.bool).tril(-1 if strict else 0)
         leaks = ((strength > 0) & ~allowed).nonzero().tolist()  # [[t, s], ...] by t then s
         if leaks:
-            _raise_leak(leaks, strength, probe)
+            _raise_leak(leaks, strength, probed)
         if lengths is None and index == 0:  # then a length beyond twice the receptive field
             if receptive_field is None:
                 widest = max(_spans(strength > 0), default=0)
@@ -239,10 +258,13 @@ def assert_causal(
             probes.append(max(2 * length, 2 * receptive_field + 2))
 
 
-def _raise_leak(leaks: list[list[int]], strength: torch.Tensor, probe: int) -> None:
+def _raise_leak(leaks: list[list[int]], strength: torch.Tensor, probed: list[int]) -> None:
     t, s = leaks[0]
     others = f"; {len(leaks)} such (t, s) pairs in all" if len(leaks) > 1 else ""
-    size = f" (dependency {strength[t, s].item():.2g} of the strongest; inputs of length {probe}"
+    earlier = (f", after length{'s' if len(probed) > 2 else ''} "
+               f"{', '.join(map(str, probed[:-1]))} showed none" if len(probed) > 1 else "")
+    size = (f" (dependency {strength[t, s].item():.2g} of the strongest; inputs of length "
+            f"{probed[-1]}{earlier}")
     if s == t:
         allowed_inputs = f"may only use x[:{t}]" if t else "may use no input at t=0"
         what = (f"output at t={t} depends on x[{s}], the present input: a model that hides the "

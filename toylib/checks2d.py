@@ -96,10 +96,11 @@ def assert_causal_2d(model: Callable[[torch.Tensor], torch.Tensor], height: int,
     leaks = (deps & ~raster_past(height, width, strict)).nonzero().tolist()
     if leaks:
         i, j, k, c = leaks[0]
-        what = "itself" if (i, j) == (k, c) else f"pixel ({k}, {c}), which comes after it"
+        what = (f"input pixel ({k}, {c}), its own" if (i, j) == (k, c)
+                else f"input pixel ({k}, {c}), which comes after it in raster order")
         others = f" ({len(leaks)} such pairs in all)" if len(leaks) > 1 else ""
-        raise CausalityError2d(f"output pixel ({i}, {j}) depends on input {what} in raster "
-                               f"order{others}", output=(i, j), input=(k, c))
+        raise CausalityError2d(f"output ({i}, {j}) depends on {what}{others}",
+                               output=(i, j), input=(k, c))
 
 
 def blind_spot(deps: torch.Tensor, i: int, j: int, reach: int) -> list[tuple[int, int]]:

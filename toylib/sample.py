@@ -61,9 +61,10 @@ def sample(
     ``model`` maps (N, 1, t) floats to (N, t, nb_classes) logits, the logits at position t being
     a distribution over x_t given x_{<t} (e.g. ``toylib.models.ToyCausalNet``). With ``prefix``
     (N, P) or (P,) the first P tokens are given and the rest is sampled. Each step runs the model
-    on the whole prefix; with ``window=R`` (the receptive field) on the last R tokens only, which
-    gives the same logits for a net that reads R inputs. The model runs in eval mode and is put
-    back in the mode it had.
+    on the whole prefix; with ``window=R`` (the receptive field) on R + 1 positions only: the R
+    past tokens the next one depends on, plus the slot being predicted (its value is never read),
+    which gives the same logits for a net whose output at t reads x_{t-R}..x_{t-1}. The model runs
+    in eval mode and is put back in the mode it had.
     """
     tokens, start = _start(nb_sequences, length, prefix, temperature)
     if window is not None:
