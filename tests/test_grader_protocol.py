@@ -121,8 +121,10 @@ def test_a_cell_past_its_cpu_limit_is_interrupted_every_time(worker) -> None:
     for _ in range(6):  # a wall backstop far away: on a loaded machine the CPU limit still ends it
         reply, _ = run(worker, "while True:\n    pass", cpu=0.3, wall=120)
         assert reply.interrupted and reply.cpu >= 0.3
-        errors = [o for o in reply.data["outputs"] if o["output_type"] == "error"]
-        assert [o["ename"] for o in errors] == ["KeyboardInterrupt"], reply.data["outputs"]
+        # the cell ends in KeyboardInterrupt (under load a resend may land while IPython formats
+        # the first one's traceback and be reported as a second: cosmetic, the grade is the same)
+        errors = [o["ename"] for o in reply.data["outputs"] if o["output_type"] == "error"]
+        assert errors and set(errors) == {"KeyboardInterrupt"}, reply.data["outputs"]
     reply, out = run(worker, "print('still here')")
     assert (reply.interrupted, out) == (False, "still here\n")
     clean(worker)
