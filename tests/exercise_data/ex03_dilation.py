@@ -8,6 +8,12 @@ students make with the exact test cells each one fails, and the sample submissio
 from __future__ import annotations
 
 ASSIGNMENT = "03_dilation"
+# the sum every strided answer below ends with, once its inputs are checked and defaulted
+SPAN_LOOP = """span, spacing = 1, 1
+for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
+    span += (k - 1) * d * spacing
+    spacing *= s
+return span"""
 
 RF_CHECKS = """
 kernel_sizes = list(kernel_sizes)
@@ -440,11 +446,7 @@ def rfs(body: str) -> str:
 
 RECEPTIVE_FIELD_STRIDED = {
     "spacing_loop": (None, rfs("""
-span, spacing = 1, 1
-for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
-    span += (k - 1) * d * spacing
-    spacing *= s
-return span""")),
+""" + SPAN_LOOP)),
     "math_prod_of_the_strides_below": (None, rfs("""
 import math
 return 1 + sum((k - 1) * d * math.prod(strides[:i])
@@ -547,11 +549,7 @@ if len(dilations) != n or len(strides) != n:
     raise ValueError("one dilation and one stride per kernel size")
 if min(list(kernel_sizes) + dilations + strides, default=1) < 1:
     raise ValueError("kernel sizes, dilations and strides must be >= 1")
-span, spacing = 1, 1
-for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
-    span += (k - 1) * d * spacing
-    spacing *= s
-return span"""),
+""" + SPAN_LOOP),
     "numpy_ints_rejected": (("numpy_ints",), """
 n = len(kernel_sizes)
 dilations = [1] * n if dilations is None else list(dilations)
@@ -561,11 +559,7 @@ if len(dilations) != n or len(strides) != n:
 values = list(kernel_sizes) + dilations + strides
 if any(not isinstance(v, int) or v < 1 for v in values):
     raise ValueError("kernel sizes, dilations and strides must be ints >= 1")
-span, spacing = 1, 1
-for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
-    span += (k - 1) * d * spacing
-    spacing *= s
-return span"""),
+""" + SPAN_LOOP),
     "empty_lists_as_defaults": (("errors",), """
 kernel_sizes = [int(k) for k in kernel_sizes]
 n = len(kernel_sizes)
@@ -575,11 +569,7 @@ if len(dilations) != n or len(strides) != n:
     raise ValueError("one dilation and one stride per kernel size")
 if min(kernel_sizes + dilations + strides, default=1) < 1:
     raise ValueError("kernel sizes, dilations and strides must be >= 1")
-span, spacing = 1, 1
-for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
-    span += (k - 1) * d * spacing
-    spacing *= s
-return span"""),
+""" + SPAN_LOOP),
     "zip_truncates_silently": (("errors",), """
 kernel_sizes = [int(k) for k in kernel_sizes]
 n = len(kernel_sizes)
@@ -602,11 +592,7 @@ if len(dilations) != n or len(strides) != n:
     raise ValueError("one dilation and one stride per kernel size")
 if min(kernel_sizes + dilations + strides[:-1], default=1) < 1:
     raise ValueError("kernel sizes, dilations and the strides used must be >= 1")
-span, spacing = 1, 1
-for k, d, s in zip(kernel_sizes, dilations, strides, strict=True):
-    span += (k - 1) * d * spacing
-    spacing *= s
-return span"""),
+""" + SPAN_LOOP),
     # indexes the other lists by layer: IndexError when one is short, nothing when one is long
     "indexes_by_layer": (("errors",), """
 n = len(kernel_sizes)
