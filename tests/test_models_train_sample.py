@@ -13,7 +13,7 @@ from toylib.checks import assert_causal, measured_receptive_field
 from toylib.data import make_sequences, tokens_to_input, train_test_split
 from toylib.models import ToyCausalNet
 from toylib.sample import sample
-from toylib.train import evaluate, nats_to_bits, train
+from toylib.train import evaluate, nats_to_bits, train, train_steps
 
 
 @pytest.mark.parametrize("kernel_size,nb_layers", [(2, 4), (3, 2), (2, 0), (1, 3)])
@@ -71,6 +71,45 @@ def test_train_rejects_bad_input():
             return x  # (B, 1, T): not logits
     with pytest.raises(ValueError, match=r"logits of shape \(B, T, nb_classes\)"):
         evaluate(Wrong(), torch.zeros(2, 5, dtype=torch.long), 4)
+
+
+def test_train_steps_counts_steps_schedules_the_rate_and_scores_outside_the_clock(monkeypatch):
+    tokens = make_sequences(96, length=16, nb_classes=8, seed=0)
+    batches = torch.Generator().manual_seed(0)
+    seen, rates, scores = [], [], []
+    torch.manual_seed(0)
+    net = ToyCausalNet(8, nb_channels=8)
+
+    def next_batch():
+        seen.append(1)
+        return tokens[torch.randint(len(tokens), (16,), generator=batches)]  # (16, T)
+
+    def score(model):
+        scores.append(model.training)  # scored in whatever mode; train mode put back after
+        return evaluate(model, tokens[:32], 8)
+
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    run = train_steps(net, next_batch, 8, 20, 0.01, score, checkpoints=4, progress=False)
+    monkeypatch.undo()
+    assert run["steps"] == 20 and len(seen) == 20 and net.training
+    assert rates == pytest.approx([0.01 * (1 - i / 20) for i in range(20)])  # linear to 0
+    assert len(run["curve"]) == 4 == len(scores)
+    cpu = [c for c, _ in run["curve"]]
+    assert cpu == sorted(cpu) and cpu[-1] == pytest.approx(run["cpu"])
+    assert run["curve"][-1][1] < math.log(8)  # it learned something
+    assert train_steps(ToyCausalNet(8), next_batch, 8, 3, 0.01, progress=False)["curve"] == []
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
+        train_steps(net, next_batch, 8, 0, 0.01)
+    with pytest.raises(ValueError, match="lr must be a positive learning rate"):
+        train_steps(net, next_batch, 8, 5, 0.0)
+    with pytest.raises(ValueError, match=r"next_batch\(\) must be a non-empty 2D LongTensor"):
+        train_steps(net, lambda: tokens[0], 8, 5, 0.01, progress=False)
 
 
 class Counter(nn.Module):

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import math
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -111,6 +112,43 @@ def train(
             ", ".join(f"{k} {v:.3f} nats ({nats_to_bits(v):.3f} bits)" for k, v in shown.items())
         )
     return history
+
+
+def train_steps(model: nn.Module, next_batch: Callable[[], torch.Tensor], nb_classes: int,
+                steps: int, lr: float, score: Callable[[nn.Module], float] | None = None, *,
+                checkpoints: int = 8, desc: str = "training", progress: bool = True) -> dict:
+    """Adam on ``steps`` batches of ``next_batch()`` (each (B, T) tokens), the learning rate
+    falling linearly from ``lr`` to 0 over the steps (lecture 03, section 6).
+
+    A budget given as a count of steps, not of seconds, so that a race between nets does not
+    depend on how busy the machine is. ``score(model)``, when given, is recorded at
+    ``checkpoints`` evenly spaced steps with the CPU clock stopped. Returns ``steps``, ``cpu``
+    (CPU seconds of the training steps only), ``wall`` (seconds of the whole run) and ``curve``,
+    a list of (CPU seconds so far, score). The model is left in train mode.
+    """
+    check_int("steps", steps)
+    check_int("checkpoints", checkpoints, 0)
+    if not lr > 0:
+        raise ValueError(f"lr must be a positive learning rate, got {lr!r}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    cpu, curve = 0.0, []
+    wall = time.perf_counter()
+    model.train()
+    for step in tqdm(range(steps), desc=desc, disable=not progress):
+        start = time.process_time()
+        for group in optimizer.param_groups:
+            group["lr"] = lr * (1.0 - step / steps)
+        batch = next_batch()  # (B, T)
+        _check_tokens(batch, "next_batch()")
+        loss = sequence_nll(model, batch, nb_classes)  # mean NLL over all (B, T) positions
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        cpu += time.process_time() - start
+        if score is not None and (step + 1) * checkpoints // steps > len(curve):
+            curve.append((cpu, score(model)))  # the clock is stopped while scoring
+            model.train()
+    return {"steps": steps, "cpu": cpu, "wall": time.perf_counter() - wall, "curve": curve}
 
 
 # ---------------------------------------------------------------------------------- images
