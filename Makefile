@@ -17,7 +17,7 @@ ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help setup lab test release bench-grading bench-grading-load bench-pixelcnn bench-sampling \
-	clean-venv
+	bench-encoders 	clean-venv
 help:
 	@echo "make lab    open the course in JupyterLab (ARGS=\"--no-browser --port=8899\" to pass options)"
 	@echo "make test   run every check: lint, toylib tests, lecture notebooks, exercises, grader"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-grading-load  the sample batch idle vs beside 4 busy processes: same grades?"
 	@echo "make bench-pixelcnn  PixelCNN test NLL on the digits in 60 s, with/without positions"
 	@echo "make bench-sampling  ms per sampled step: naive vs receptive-field window vs cached"
+	@echo "make bench-encoders  lecture 05: does an LSTM learn the repeat? 2 widths x 2 lrs x 3 seeds (8 min)"
 
 $(PY):
 	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "error: python3.11 not found: install Python 3.11 first"; exit 1; }
@@ -72,6 +73,9 @@ bench-pixelcnn: setup
 
 bench-sampling: setup
 	$(PY) benchmarks/cached_sampling.py $(ARGS)
+
+bench-encoders: setup
+	$(PY) benchmarks/encoder_sweep.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

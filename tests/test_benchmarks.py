@@ -30,6 +30,19 @@ def test_pixelcnn_benchmark_prints_its_keys():
     assert result["target_met"] is False  # one thread, not the benchmark's setting
 
 
+def test_encoder_sweep_benchmark_prints_its_keys():
+    result = run_json("encoder_sweep.py", "--widths", "8", "--lrs", "1e-2", "--seeds", "1",
+                      "--epochs", "1", "--sessions", "64")
+    for key in ("lstm_used_repeat", "cnn_used_repeat", "chain_only_mrr_late", "rule_mrr_late",
+                "settings", "wall_seconds", "threads", "config"):
+        assert key in result, key
+    assert 0.4 < result["chain_only_mrr_late"] < result["rule_mrr_late"] <= 1
+    lstm, cnn = result["settings"]
+    assert (lstm["encoder"], lstm["dim"], len(lstm["runs"])) == ("LSTM", 8, 1), lstm
+    assert lstm["mrr_late_min"] <= lstm["mrr_late_mean"] <= lstm["mrr_late_max"]
+    assert cnn["encoder"] == "CNN dilated" and result["threads"] == 1
+
+
 def test_cached_sampling_benchmark_prints_its_keys(tmp_path):
     result = run_json("cached_sampling.py", "--lengths", "30", "--steps", "3",
                       "--threads", "1", "--pixelcnn-sizes", "4", "--plot",
