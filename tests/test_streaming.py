@@ -133,3 +133,49 @@ def test_row_cached_sampling_refuses_other_models():
 
     with pytest.raises(ValueError, match="TwoStackPixelCNN"):
         sample_images_cached(MaskedPixelCNN(5, 4, 3, 1), 1, 4, 4, 5)
+
+
+def test_per_step_code_runs_on_one_thread_and_gives_the_callers_threads_back(monkeypatch):
+    from toylib.config import one_thread
+    from toylib.pixelcnn import TwoStackPixelCNN
+    from toylib.sample import sample_images_cached
+    from toylib.sequences import CausalCNNEncoder, Stepper
+
+    seen = []
+    original_step = StreamingNet._step
+    monkeypatch.setattr(StreamingNet, "_step",
+                        lambda self, x: seen.append(torch.get_num_threads()) or
+                        original_step(self, x))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        net = nets()["wavenet"].eval()
+        sample_cached(net, 3, 12, C, generator=torch.Generator().manual_seed(0))
+        streaming_logits(net, torch.randint(C, (2, 5)), C)
+        StreamingNet(net, 2).step(None)
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+
+        torch.manual_seed(0)
+        pixelcnn = TwoStackPixelCNN(3, nb_channels=4, kernel_size=3, nb_layers=1).eval()
+        original_links = pixelcnn.vertical_links
+        threads = []
+        monkeypatch.setattr(pixelcnn, "vertical_links",
+                            lambda x: threads.append(torch.get_num_threads()) or
+                            original_links(x))
+        sample_images_cached(pixelcnn, 2, 4, 4, 3, generator=torch.Generator().manual_seed(0))
+        assert threads == [1] * 4 and torch.get_num_threads() == 2
+
+        stepper = Stepper(CausalCNNEncoder(10, 8, 2, (1, 2)).eval(), 2)
+        original_stepper = Stepper._step
+        monkeypatch.setattr(Stepper, "_step", lambda self, p: threads.append(
+            torch.get_num_threads()) or original_stepper(self, p))
+        stepper.step(None)
+        assert threads[-1] == 1 and torch.get_num_threads() == 2
+
+        with pytest.raises(RuntimeError, match="inside"):
+            with one_thread():
+                assert torch.get_num_threads() == 1
+                raise RuntimeError("raised inside the block")
+        assert torch.get_num_threads() == 2  # put back even after an exception
+    finally:
+        torch.set_num_threads(before)

@@ -21,7 +21,7 @@ here. Modules are small and flat:
 - ``toylib.sample``  the synthesis loops: naive, receptive-field window and cached (sequences;
   images in raster order, naive or with the vertical stack computed once per row).
 - ``toylib.streaming`` cached inference: each causal convolution keeps a queue of the (k-1)d
-  inputs it reads, so a new step costs O(layers) (Paine et al., 2016).
+  inputs it reads, so a new step costs O(layers) (Paine et al., 2016; lecture 03b).
 - ``toylib.sequences`` next-item prediction (lecture 05): a sessions data set, mean-pooling, LSTM
   and causal CNN encoders, MRR and hit rate.
 - ``toylib.exercise`` ``@probe`` and the plain data that exercises' test cells exchange with the

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from toylib.config import one_thread
 from toylib.data import tokens_to_input
 from toylib.layers import check_int
 
@@ -110,14 +111,15 @@ def sample_cached(
         net = StreamingNet(model, nb_sequences, next(model.parameters()).dtype)
         values = tokens_to_input(tokens, nb_classes)[:, 0]  # (N, T), the prefix's values
         previous = None
-        for t in tqdm(range(length), desc="sampling (cached)", disable=not progress,
-                      leave=False):
-            logits = net.step(previous)  # (N, C)
-            if t >= start:
-                tokens[:, t] = _draw(logits, temperature, generator)  # (N,)
-                values[:, t] = tokens[:, t].float() * (2.0 / (nb_classes - 1)) - 1.0  # as
-                # tokens_to_input computes it, without its checks (a step is microseconds)
-            previous = values[:, t]
+        with one_thread():  # a step's tiny operations: one thread, whatever the caller's
+            for t in tqdm(range(length), desc="sampling (cached)", disable=not progress,
+                          leave=False):
+                logits = net.step(previous)  # (N, C)
+                if t >= start:
+                    tokens[:, t] = _draw(logits, temperature, generator)  # (N,)
+                    values[:, t] = tokens[:, t].float() * (2.0 / (nb_classes - 1)) - 1.0  # as
+                    # tokens_to_input computes it, without its checks (a step is microseconds)
+                previous = values[:, t]
     finally:
         model.train(was_training)
     return tokens
@@ -171,18 +173,20 @@ def sample_images_cached(model: nn.Module, nb_images: int, height: int, width: i
     was_training = model.training
     model.eval()
     try:
-        for i in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
-            # rows < i are final: the vertical stack's part of row i is too
-            links = [link[:, :, i : i + 1] for link in
-                     model.vertical_links(images_to_input(images, nb_levels))]  # (N, C, 1, W)
-            row_positions = positions[:, i : i + 1].expand(nb_images, -1, -1, -1)  # (N, P, 1, W)
-            for j in range(width):
-                row = images_to_input(images[:, i : i + 1], nb_levels)  # (N, 1, 1, W)
-                h = F.pad(row, (1, -1))  # (N, 1, 1, W): the pixels to the left
-                if model.positional:
-                    h = torch.cat([h, row_positions], dim=1)  # (N, 1 + P, 1, W)
-                logits = model.horizontal_logits(h, links)[:, :, 0, j]  # (N, L)
-                images[:, i, j] = _draw(logits, 1.0, generator)  # (N,)
+        with one_thread():  # a strip per pixel, small: one thread, whatever the caller's
+            for i in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
+                # rows < i are final: the vertical stack's part of row i is too
+                links = [link[:, :, i : i + 1] for link in
+                         model.vertical_links(images_to_input(images, nb_levels))]  # (N, C, 1, W)
+                row_positions = positions[:, i : i + 1].expand(nb_images, -1, -1, -1)
+                # (N, P, 1, W): the positional channels of row i
+                for j in range(width):
+                    row = images_to_input(images[:, i : i + 1], nb_levels)  # (N, 1, 1, W)
+                    h = F.pad(row, (1, -1))  # (N, 1, 1, W): the pixels to the left
+                    if model.positional:
+                        h = torch.cat([h, row_positions], dim=1)  # (N, 1 + P, 1, W)
+                    logits = model.horizontal_logits(h, links)[:, :, 0, j]  # (N, L)
+                    images[:, i, j] = _draw(logits, 1.0, generator)  # (N,)
     finally:
         model.train(was_training)
     return images

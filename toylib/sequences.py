@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from toylib.config import one_thread
 from toylib.layers import check_int
 from toylib.streaming import ConvStep
 
@@ -332,6 +333,10 @@ class Stepper:
 
     @torch.no_grad()
     def step(self, previous: torch.Tensor | None) -> torch.Tensor:
+        with one_thread():  # tiny operations: a second thread only adds wake-ups
+            return self._step(previous)
+
+    def _step(self, previous: torch.Tensor | None) -> torch.Tensor:
         if previous is None:
             e = self.zeros  # t = 0: no item yet
         else:

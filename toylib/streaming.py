@@ -1,8 +1,9 @@
 """Cached (streaming) inference: one new step of a causal net in O(layers), not O(T x layers).
 
 Sampling asks a causal net for one new position at a time. Re-running the net on the whole prefix
-recomputes every unit of every earlier position, and a window of the last ``receptive_field``
-inputs still recomputes a whole cone of units per step. But a causal convolution of kernel k and
+recomputes every unit of every earlier position, and a window of R + 1 positions (the R =
+``receptive_field`` past inputs plus the slot being predicted) still recomputes a whole cone of
+units per step (lecture 03b). But a causal convolution of kernel k and
 dilation d reads, at step t, only its inputs at t, t - d, ..., t - (k-1) d: a layer that keeps a
 queue of its last (k - 1) d inputs computes its new output from that queue and its new input, and
 nothing else (Paine et al., 2016, "Fast Wavenet Generation Algorithm", arXiv:1611.09482; the same
@@ -24,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from toylib.config import one_thread
 from toylib.layers import CausalConv1d, check_int
 
 
@@ -153,6 +155,10 @@ class StreamingNet:
 
     @torch.no_grad()
     def step(self, x_prev: torch.Tensor | None) -> torch.Tensor:
+        with one_thread():  # tiny operations: a second thread only adds wake-ups
+            return self._step(x_prev)
+
+    def _step(self, x_prev: torch.Tensor | None) -> torch.Tensor:
         h = self._first(x_prev)  # (B, C)
         if self.kind == "toy":
             h = F.relu(h)
@@ -193,5 +199,6 @@ def streaming_logits(model: nn.Module, tokens: torch.Tensor, nb_classes: int,
 
     values = tokens_to_input(tokens, nb_classes)[:, 0].to(dtype)  # (N, T)
     net = StreamingNet(model, tokens.size(0), dtype)
-    steps = [net.step(None if t == 0 else values[:, t - 1]) for t in range(tokens.size(1))]
+    with one_thread():
+        steps = [net.step(None if t == 0 else values[:, t - 1]) for t in range(tokens.size(1))]
     return torch.stack(steps, dim=1)  # (N, T, nb_classes)
