@@ -56,6 +56,18 @@ def test_cached_sampling_benchmark_prints_its_keys(tmp_path):
     assert (tmp_path / "plot.png").stat().st_size > 1000
 
 
+def test_cached_sampling_benchmark_runs_each_setting_in_its_own_process(tmp_path):
+    result = run_json("cached_sampling.py", "--settings", "1:PASSIVE", "1:unset", "--lengths",
+                      "30", "--steps", "3", "--pixelcnn-sizes", "--plot",
+                      str(tmp_path / "plot.png"))
+    policies = [(r["threads"], r["omp_wait_policy"]) for r in result["settings"]]
+    assert policies == [(1, "PASSIVE"), (1, "unset")]  # the headline first
+    assert (result["threads"], result["omp_wait_policy"]) == (1, "PASSIVE")
+    assert result["cached_ms_per_step"] == result["settings"][0]["cached_ms_per_step"]
+    assert all(r["identical_tokens"] for r in result["settings"])
+    assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
 def test_grading_under_load_benchmark_prints_its_keys():
     result = run_json("grading_under_load.py", "--only", "invalid_json", "not_a_notebook", "--load",
                       "0", "1", "--no-sandbox")
