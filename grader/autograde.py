@@ -24,6 +24,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -82,17 +83,40 @@ def prepare_out(out: Path, submissions: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ grades.csv
+# Never written raw to grades.csv or the terminal: C0 and C1 controls and DEL (a carriage return,
+# a bell, an escape sequence that erases a line), and the invisible marks that reorder or hide
+# text (bidirectional overrides and isolates, zero-width characters, line/paragraph separators).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064"
+                     "\u2066-\u2069\ufeff]")
+FORMULA_STARTS = ("=", "+", "-", "@")  # what a spreadsheet reads as the start of a formula
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or invisible formatting character written as its escape
+    (``\\r``, ``\\x1b``, ``\\u202e``): what a file or folder name may hold, shown safely."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def csv_field(text: str) -> str:
+    """A text field of grades.csv: ``printable``, and a leading ``'`` where a spreadsheet would
+    otherwise run it as a formula (a student folder named ``=HYPERLINK(...)``). Idempotent."""
+    text = printable(text)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_text(rows: list[Submission]) -> str:
+    """grades.csv: every field quoted, text fields through ``csv_field``, sorted rows."""
     def number(x: float | None) -> str:
         return "" if x is None else f"{x:g}"
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(COLUMNS)
     for row in sorted(rows, key=lambda r: (r.student, r.assignment)):
         score = number(row.score) if row.status == "graded" else ""
-        writer.writerow([row.student, row.assignment, score, number(row.max_score), row.status,
-                         row.detail])
+        writer.writerow([csv_field(row.student), csv_field(row.assignment), score,
+                         number(row.max_score), csv_field(row.status or ""),
+                         csv_field(row.detail)])
     return buffer.getvalue()
 
 
@@ -103,10 +127,10 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def summary(row: Submission) -> str:
-    """One line per submission for the terminal."""
+    """One line per submission for the terminal, names and detail escaped (``printable``)."""
     score = f" {row.score:g}/{row.max_score:g}" if row.status == "graded" else ""
-    detail = f": {row.detail}" if row.detail else ""
-    name = f"{row.student}/{row.assignment or '-'}"
+    detail = f": {printable(row.detail)}" if row.detail else ""
+    name = printable(f"{row.student}/{row.assignment or '-'}")
     return f"{name}: {row.status}{score} ({row.seconds:.1f} s){detail}"
 
 

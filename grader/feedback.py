@@ -321,11 +321,14 @@ def _notebook_output(output: Any) -> dict:
                 "traceback": [_plain(line) for line in traceback[:1000] if isinstance(line, str)]}
     if kind in ("display_data", "execute_result"):
         data = output.get("data") if isinstance(output.get("data"), dict) else {}
-        kept = {str(mime): _plain(value, IMAGE_LIMIT) for mime, value in data.items()
-                if isinstance(value, (str, list)) and len(_raw(value)) <= IMAGE_LIMIT}
-        metadata = output.get("metadata") if isinstance(output.get("metadata"), dict) else {}
+        # Plain text and real PNG/JPEG images only: nothing that a notebook viewer would run or
+        # render as markup (HTML, SVG, JavaScript), whatever the worker's reply claims
+        kept = {mime: image for mime, signature in IMAGE_TYPES.items()
+                if (image := _image(data.get(mime), signature))}
+        if isinstance(data.get("text/plain"), (str, list)):
+            kept["text/plain"] = _plain(data["text/plain"])
         result = {"output_type": kind, "data": kept or {"text/plain": "[output not kept]"},
-                  "metadata": metadata}
+                  "metadata": {}}
         return result | ({"execution_count": None} if kind == "execute_result" else {})
     return {"output_type": "stream", "name": "stderr", "text": "[output not kept]\n"}
 

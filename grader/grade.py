@@ -36,6 +36,47 @@ class Options:
     files: Path | None = None  # copied into the worker's folder (e.g. a matplotlib font cache)
 
 
+# What one notebook's cells may leave in the results, the feedback page and the instructor's
+# notebook, all cells together (each output is also capped on its own by the worker's shell):
+# past these, outputs are replaced by a note, so no student can fill the disk or the grader's
+# memory with output
+NOTEBOOK_OUTPUT_BYTES = 8 << 20
+NOTEBOOK_IMAGES = 40
+
+
+class OutputBudget:
+    """Keeps a notebook's outputs while its byte and image budgets last (``keep``)."""
+
+    def __init__(self, max_bytes: int = NOTEBOOK_OUTPUT_BYTES,
+                 max_images: int = NOTEBOOK_IMAGES) -> None:
+        self.bytes, self.images, self.max_bytes, self.max_images = 0, 0, max_bytes, max_images
+        self.dropped = 0
+
+    def keep(self, outputs: object) -> list[dict]:
+        kept = []
+        for output in outputs if isinstance(outputs, list) else []:
+            size = len(json.dumps(output, ensure_ascii=False).encode("utf-8", "replace"))
+            data = output.get("data") if isinstance(output, dict) else None
+            images = sum(k.startswith("image/") for k in data) if isinstance(data, dict) else 0
+            if (self.bytes + size > self.max_bytes or self.images + images > self.max_images):
+                self.dropped += 1
+                continue
+            self.bytes, self.images = self.bytes + size, self.images + images
+            kept.append(output)
+        if len(kept) < (len(outputs) if isinstance(outputs, list) else 0):
+            kept.append({"output_type": "stream", "name": "stderr",
+                         "text": f"[outputs not kept: this notebook's output budget "
+                                 f"({self.max_bytes >> 20} MB, {self.max_images} images) is "
+                                 "used up]\n"})
+        return kept
+
+    def note(self) -> str | None:
+        if not self.dropped:
+            return None
+        return (f"{self.dropped} outputs not kept: the notebook's output budget "
+                f"({self.max_bytes >> 20} MB, {self.max_images} images) was used up")
+
+
 @dataclass
 class NotebookResult:
     name: str
@@ -65,6 +106,7 @@ def grade_notebook(assignment: str, notebook: str, nb: dict, sandbox: Sandbox, s
         return result
     session = Session(sandbox, slot, options.limits, options.files)
     judge = Judge(source, session, options.timeout)
+    budget = OutputBudget()
     try:
         session.start(source.answers())
         for step in plan.steps:
@@ -86,7 +128,7 @@ def grade_notebook(assignment: str, notebook: str, nb: dict, sandbox: Sandbox, s
                     judge.run_locked(source.by_id[step.label])
                 reply = session.request({"op": "run", "code": step.code, "label": step.label},
                                         options.timeout, f"cell {step.label}")
-                entry["outputs"] = reply.data.get("outputs", [])
+                entry["outputs"] = budget.keep(reply.data.get("outputs", []))
                 if reply.interrupted:
                     result.timed_out.append(step.label)
             result.steps.append(entry)
@@ -98,6 +140,8 @@ def grade_notebook(assignment: str, notebook: str, nb: dict, sandbox: Sandbox, s
         session.stop()
         result.evidence += session.evidence
         result.notes += [note for note in session.notes if note not in result.notes]
+        if budget.note():
+            result.notes.append(budget.note())
         result.log = session.output_log()
     if session.gone and session.gone != "stopped" and not result.crashed:
         result.crashed = session.gone

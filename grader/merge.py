@@ -13,30 +13,62 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 from pathlib import Path
 
-from grader.autograde import COLUMNS, MARKER, Submission, csv_text, prepare_out, write_atomic
+from grader.autograde import (
+    COLUMNS,
+    MARKER,
+    Submission,
+    csv_text,
+    prepare_out,
+    printable,
+    write_atomic,
+)
 from grader.course import GraderError
 
 COPIED = ("feedback", "autograded", "logs")
 
 
-def read_grades(out: Path) -> list[Submission]:
+def read_grades(out: Path, malformed: list[str] | None = None) -> list[Submission]:
+    """The rows of ``out/grades.csv``. A row that is not six fields with number-or-empty scores
+    (edited by hand, or cut short) is left out and described in ``malformed``, never fatal."""
     path = out / "grades.csv"
     if not (out / MARKER).exists() or not path.is_file():
         raise GraderError(f"{out} is not the output of `python -m grader autograde` (no "
                           f"{MARKER} or grades.csv in it)")
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
         reader = csv.reader(f)
-        if tuple(next(reader, ())) != COLUMNS:
+        try:
+            header = tuple(next(reader, ()))
+        except csv.Error as err:
+            raise GraderError(f"{path} is not a CSV file: {err}") from None
+        if header != COLUMNS:
             raise GraderError(f"{path} does not start with the header {','.join(COLUMNS)}")
         rows = []
-        for line in reader:
-            student, assignment, score, max_score, status, detail = line
-            rows.append(Submission(student, assignment, status=status, detail=detail,
-                                   score=float(score) if score else None,
-                                   max_score=float(max_score) if max_score else None))
+        while True:
+            try:
+                line = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:
+                _malformed(malformed, path, reader.line_num, str(err))
+                continue
+            try:
+                student, assignment, score, max_score, status, detail = line
+                rows.append(Submission(student, assignment, status=status, detail=detail,
+                                       score=float(score) if score else None,
+                                       max_score=float(max_score) if max_score else None))
+            except ValueError:
+                _malformed(malformed, path, reader.line_num, printable(repr(line)[:200]))
     return rows
+
+
+def _malformed(malformed: list[str] | None, path: Path, line: int, what: str) -> None:
+    message = f"{path}, line {line}: malformed row left out ({what})"
+    if malformed is None:
+        raise GraderError(message)
+    malformed.append(message)
 
 
 def merge(outputs: list[Path], out: Path) -> int:
@@ -55,8 +87,9 @@ def merge(outputs: list[Path], out: Path) -> int:
             raise GraderError(f"the outputs are not the shards 1/N ... N/N of one batch, each once "
                               f"(found: {found})")
     rows: dict[tuple[str, str], Submission] = {}
+    malformed: list[str] = []
     for folder in outputs:
-        for row in read_grades(folder):
+        for row in read_grades(folder, malformed):
             if (row.student, row.assignment) in rows:
                 raise GraderError(f"{row.student}/{row.assignment or '-'} is in more than one "
                                   "output: were the shards made from the same submissions?")
@@ -71,6 +104,9 @@ def merge(outputs: list[Path], out: Path) -> int:
                 shutil.copytree(folder / name, out / name, dirs_exist_ok=True)
     write_atomic(out / "grades.csv", csv_text(list(rows.values())))
     nb_bad = sum(row.status != "graded" for row in rows.values())
-    print(f"merged {len(outputs)} outputs: {len(rows) - nb_bad}/{len(rows)} graded; grades in "
-          f"{out / 'grades.csv'}")
-    return 1 if nb_bad else 0
+    for message in malformed:
+        print(printable(message), file=sys.stderr)
+    print(f"merged {len(outputs)} outputs: {len(rows) - nb_bad}/{len(rows)} graded"
+          + (f", {len(malformed)} malformed row(s) left out" if malformed else "")
+          + f"; grades in {out / 'grades.csv'}")
+    return 1 if nb_bad or malformed else 0

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -51,13 +52,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.cpu_time import CpuMeter
-from grader.sandbox_init import WORKDIR, _copy_files, _set_rlimits
+from grader.sandbox_init import WORKDIR, _copy_files, _set_rlimits, isolate_keys, keys_supported
 
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
                 "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf",
                 "/etc/fonts")
 UID_BASE = 100000
 INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
+KEYS_LINE = ("keys: a fresh, empty session keyring; add_key, request_key and keyctl refused "
+             "(seccomp), so no key of the grader's is readable and none outlives the worker")
 NO_SANDBOX_HINT = ("Hosted CI runners and some containers restrict user namespaces. Pass "
                    "--no-sandbox to grade without isolation, only on a machine or account "
                    "dedicated to grading.")
@@ -100,7 +103,8 @@ class Sandbox:
                     "protected: memory, CPU time, file size and open files are limited (the "
                     "number of processes is not)",
                     "protected: the environment is only what the grader passes; the cwd is a "
-                    "fresh temporary folder"]
+                    "fresh temporary folder",
+                    KEYS_LINE if keys_supported() else "NOT protected: the kernel's key store"]
         who = ("its own uid (100000 + slot)" if self.mode == "root"
                else "uid 0 of a user namespace (your own account outside)")
         return ["network: none (an empty network namespace)",
@@ -109,6 +113,8 @@ class Sandbox:
                 f"writes: only {WORKDIR} (a copy of the submission) and /tmp, two small tmpfs that "
                 "vanish with the worker",
                 "limits: memory, CPU time, processes, file size and open files",
+                KEYS_LINE if keys_supported() else "NOT protected: the kernel's key store (key "
+                f"system calls not filtered on {platform.machine()})",
                 "environment: only the variables the grader passes",
                 "processes: own pid/IPC/UTS namespaces; host processes (the grader too) are "
                 "invisible and out of reach; all it starts dies with it",
@@ -165,7 +171,8 @@ class Sandbox:
         config = {"stage": stage, "uid": uid, "tmp_mb": limits.tmp_mb, "env": env,
                   "files": os.path.abspath(files) if files is not None else None,
                   "expose": list(dict.fromkeys(shown)),
-                  "argv": [setpriv, *drop, "--", *argv], "rlimits": limits.rlimits(nproc=True)}
+                  "argv": [setpriv, *drop, "--", *argv], "rlimits": limits.rlimits(nproc=True),
+                  "isolate_keys": keys_supported()}
         try:
             proc = subprocess.Popen(command, env={}, stdin=subprocess.PIPE, stdout=stdout,
                                     stderr=stderr, pass_fds=pass_fds, start_new_session=True)
@@ -257,6 +264,9 @@ def _start_none(rlimits: dict[str, int]) -> None:
     as Python expects it (a grader started in the background of a shell ignores SIGINT, and an
     ignored signal stays ignored across exec), as the sandbox's init does."""
     _set_rlimits(rlimits)
+    if keys_supported():
+        with contextlib.suppress(OSError):  # best effort: this mode protects little anyway
+            isolate_keys()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         import ctypes

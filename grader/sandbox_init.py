@@ -57,6 +57,51 @@ def _copy_files(source: str, target: str, uid: int | None) -> None:
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
+# The kernel's key store outlives processes: a key in the grader's session keyring, or one a
+# student adds to a uid's user keyring, would reach the next student of the same slot. The worker
+# gets a fresh, empty session keyring, then a seccomp filter refuses every key system call.
+KEY_SYSCALLS = {"x86_64": (248, 249, 250), "aarch64": (217, 218, 219)}  # add_key, request_key,
+AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}              # keyctl
+X32_BIT = 0x40000000  # x86_64's x32 ABI: the same calls with this bit set
+KEYCTL_JOIN_SESSION_KEYRING, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 22, 2
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def keys_supported() -> bool:
+    return platform.machine() in KEY_SYSCALLS
+
+
+def isolate_keys() -> None:
+    """Join a new anonymous session keyring, then refuse add_key, request_key and keyctl with
+    EPERM for this process and all it starts. Raises OSError if the filter cannot be set."""
+    machine = platform.machine()
+    if machine not in KEY_SYSCALLS:
+        raise OSError(f"key system calls: unknown CPU {machine}; add it to KEY_SYSCALLS")
+    numbers = list(KEY_SYSCALLS[machine])
+    if machine == "x86_64":
+        numbers += [n | X32_BIT for n in numbers]
+    keyctl = KEY_SYSCALLS[machine][2]
+    _libc.syscall(keyctl, KEYCTL_JOIN_SESSION_KEYRING, None)  # best effort: the filter decides
+    ld, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
+    allow, refuse = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    program = [(ld, 0, 0, 4), (jeq, 1, 0, AUDIT_ARCH[machine]), (ret, 0, 0, allow), (ld, 0, 0, 0)]
+    for index, number in enumerate(numbers):  # jump to the last instruction, the refusal
+        program.append((jeq, len(numbers) - index, 0, number))
+    program += [(ret, 0, 0, allow), (ret, 0, 0, refuse)]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*op) for op in program])
+    fprog = _SockFprog(len(program), filters)
+    if (_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            or _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)):
+        raise OSError(f"seccomp: {os.strerror(ctypes.get_errno())}")
+
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int,
            data: str | None = None) -> None:
@@ -173,6 +218,8 @@ def _init(config: dict) -> None:
             for name in ("SIGINT", "SIGPIPE", "SIGXFSZ"):
                 signal.signal(getattr(signal, name), signal.SIG_DFL)
             _set_rlimits(config["rlimits"])
+            if config.get("isolate_keys"):
+                isolate_keys()
             os.execve(config["argv"][0], config["argv"], config["env"])
         except OSError as error:
             sys.stderr.write(f"sandbox: cannot start {config['argv'][0]}: {error}\n")

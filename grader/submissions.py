@@ -88,8 +88,15 @@ def discover(submissions: Path, assignments: dict[str, list[str]],
         if not folders:
             rows.append(Submission(student, "", status="bad_layout",
                                    detail=f"no assignment folder: expected {LAYOUT}"))
+        unknown = [f for f in folders if f.name not in assignments]
         for folder in folders:
-            rows.append(_assignment_row(student, folder, assignments, max_bytes))
+            if folder.name in assignments or folder == unknown[0]:
+                rows.append(_assignment_row(student, folder, assignments, max_bytes))
+        if len(unknown) > 1:  # one row for them all: a folder of 100 junk folders is one row
+            names = [f.name for f in unknown[1:]]
+            first = next(r for r in rows if (r.student, r.assignment) == (student, unknown[0].name))
+            first.detail += (f"; {len(names)} more folder(s) that are not assignments, not "
+                             f"graded: {', '.join(names[:5])}" + (" ..." if len(names) > 5 else ""))
     if not rows:
         first = next(iter(assignments))
         loose = sorted(p.name for p in submissions.glob("*.ipynb"))

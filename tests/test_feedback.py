@@ -302,3 +302,46 @@ def test_autograded_notebook_for_an_empty_run():
     nb = autograded_notebook(record, record["notebooks"][0])
     nbformat.validate(nbformat.from_dict(nb))
     assert nb["metadata"]["grader"]["score"] is None
+
+
+def test_autograded_notebook_keeps_only_text_and_real_images():
+    """A forged reply may carry HTML, JavaScript or SVG that the instructor's notebook viewer
+    would run or render: only text/plain and PNG/JPEG with their signatures are kept."""
+    record = hostile_record()
+    step = next(s for s in record["notebooks"][0]["steps"] if s["kind"] == "student")
+    step["outputs"] = [
+        display({"text/html": SCRIPT, "application/javascript": "alert(1)",
+                 "text/plain": "PLAIN-2"}),
+        display({"image/svg+xml": "<svg onload=alert(1)></svg>", "image/png": png_b64()}),
+        display({"image/png": base64.b64encode(b"<html>not a png</html>").decode(),
+                 "image/jpeg": JPEG}),
+        display({"text/markdown": "[x](javascript:alert(1))"}),
+        {"output_type": "execute_result", "data": {"text/html": SCRIPT},
+         "metadata": {"isolated": True}, "execution_count": 3},
+    ]
+    nb = autograded_notebook(record, record["notebooks"][0])
+    nbformat.validate(nbformat.from_dict(nb))
+    cell = next(c for c in nb["cells"] if c["source"] == step["code"])
+    kept = [sorted(o["data"]) for o in cell["outputs"]]
+    assert kept == [["text/plain"], ["image/png"], ["image/jpeg"], ["text/plain"],
+                    ["text/plain"]], kept
+    assert cell["outputs"][0]["data"]["text/plain"] == "PLAIN-2"
+    assert cell["outputs"][3]["data"]["text/plain"] == "[output not kept]"
+    assert all(o["metadata"] == {} for o in cell["outputs"])
+
+
+def test_a_notebooks_outputs_share_one_budget():
+    """Per notebook, not per cell: ten cells of large images cannot fill the results, the
+    feedback page or the instructor's notebook; what is dropped is said, once per cell."""
+    from grader.grade import OutputBudget
+
+    budget = OutputBudget(max_bytes=10_000, max_images=3)
+    image = display({"image/png": "A" * 3000, "text/plain": "<Figure>"})
+    text = {"output_type": "stream", "name": "stdout", "text": "x" * 100}
+    cells = [budget.keep([image, text, image]) for _ in range(3)]
+    assert [len(c) for c in cells] == [3, 3, 2]  # text still fits once images do not
+    assert cells[1][:2] == [image, text] and cells[1][2]["text"].startswith("[outputs not kept")
+    assert cells[2][0] == text and "used up" in cells[2][1]["text"] and budget.images == 3
+    assert budget.bytes <= 10_000 and budget.dropped == 3
+    assert budget.keep("not a list") == [] and OutputBudget().note() is None
+    assert budget.note().startswith("3 outputs not kept")

@@ -163,3 +163,54 @@ def test_solution_passes_its_own_tests(monkeypatch) -> None:
     config.Execute.kernel_name = "python3"  # the course kernel need not be installed here
     config.Execute.timeout = 120
     assert Validator(config=config).validate(str(SOLUTION)) == {}
+
+
+def test_names_that_attack_a_spreadsheet_or_a_terminal_come_out_inert(tmp_path) -> None:
+    """Folder and file names are the student's: a formula, an escape sequence, a carriage
+    return, a right-to-left override. grades.csv quotes every field, writes control and
+    invisible characters as escapes, and defuses a leading = + - @; the terminal shows the same
+    escapes; merge reads its own output back to the same bytes and reports a malformed row."""
+    blank = SUBMISSIONS / "blank" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    subset = tmp_path / "subset"
+    hostile = {"=HYPERLINK(A1)": ASSIGNMENT, "bell\x07\x1b[2Kgraded 0": ASSIGNMENT,
+               "mallory": "=1+2;cmd", "rtl\u202egpj.exe": ASSIGNMENT}
+    for student, assignment in hostile.items():
+        (subset / student / assignment).mkdir(parents=True)
+        shutil.copy(blank, subset / student / assignment / f"{ASSIGNMENT}.ipynb")
+    (subset / "carol" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(blank, subset / "carol" / ASSIGNMENT / "copy\rpwned.ipynb")
+    for i in range(30):  # junk folders: one row for all of them, not 31 rows to render
+        (subset / "mallory" / f"junk{i:02d}").mkdir()
+    extra = [] if NO_SANDBOX is None else ["--no-sandbox"]
+    out = tmp_path / "out"
+    proc = run_cli("autograde", str(subset), "--out", str(out), "--jobs", "2", *extra)
+    text = (out / "grades.csv").read_text(encoding="utf-8")
+    for raw in ("\x07", "\x1b", "\r", "\u202e"):
+        assert raw not in text and raw not in proc.stdout, repr(raw)
+    assert all(line.startswith('"') and line.endswith('"') for line in text.splitlines())
+    rows = {r[0]: r[1:] for r in read_rows(out / "grades.csv",
+                                            ["student", "assignment", "status", "detail"])}
+    assert set(rows) == {"'=HYPERLINK(A1)", "bell\\x07\\x1b[2Kgraded 0", "carol", "mallory",
+                         "rtl\\u202egpj.exe"}, rows  # one row each, mallory's 31 folders too
+    assert rows["'=HYPERLINK(A1)"][1] == "bad_layout"  # not a student id: never graded
+    assert rows["mallory"][:2] == ("'=1+2;cmd", "unknown_assignment")
+    assert "30 more folder(s) that are not assignments" in rows["mallory"][2]
+    assert rows["carol"][1] == "missing_notebook"  # only 02_causal_conv1d.ipynb is graded
+    assert "copy\\rpwned.ipynb" in text  # carol's notebook named, its \r escaped
+    assert "bell\\x07\\x1b[2Kgraded 0/" in proc.stdout  # the terminal shows the escapes
+
+    merged = tmp_path / "merged"
+    assert run_cli("merge", str(out), "--out", str(merged)).returncode == 1  # not all graded
+    assert (merged / "grades.csv").read_text(encoding="utf-8") == text  # same bytes back
+
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    with open(broken / "grades.csv", "a", encoding="utf-8", newline="") as f:
+        f.write('"dave","02_causal_conv1d","not a number","45","graded",""\n"eve","short"\n')
+    again = run_cli("merge", str(broken), "--out", str(tmp_path / "again"))
+    lines = len(text.splitlines())  # the header and one row per student
+    assert again.returncode == 1, again.stderr
+    assert f"line {lines + 1}: malformed row left out" in again.stderr, again.stderr
+    assert f"line {lines + 2}: malformed row left out" in again.stderr
+    assert "2 malformed row(s) left out" in again.stdout
+    assert (tmp_path / "again" / "grades.csv").read_text(encoding="utf-8") == text

@@ -50,6 +50,16 @@ def write(path, data=b"x"):
     with open(path, "wb") as f:
         f.write(data)
 
+def key_attempts():
+    # The kernel's key store: the session and user keyrings read, a key added to the user's
+    import ctypes, platform
+    libc = ctypes.CDLL(None, use_errno=True)
+    add, ctl = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
+    def call(*a):
+        return "ok" if libc.syscall(*a) >= 0 else errno.errorcode[ctypes.get_errno()]
+    return {"read_session": call(ctl, 0, -3, 0), "read_user": call(ctl, 0, -4, 0),
+            "add": call(add, b"user", b"left-behind", b"x", 1, -4)}
+
 out["files"] = []
 for folder, dirs, names in os.walk("."):  # not into the read-only mounts of the venv and the repo
     dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(folder, d))]
@@ -106,6 +116,7 @@ out["children"] = len(children)
 for child in children:
     os.kill(child, signal.SIGKILL)
     os.waitpid(child, 0)
+out["keys"] = key_attempts()
 print(json.dumps(out))
 '''
 
@@ -118,6 +129,17 @@ def marked(marker: str) -> list[psutil.Process]:
                 process.info["cmdline"] or []):
             found.append(process)
     return found
+
+
+def add_grader_key() -> None:
+    """A key in this process's session keyring, as an instructor's credentials might be."""
+    import ctypes
+    import platform
+
+    add = {"x86_64": 248, "aarch64": 217}.get(platform.machine())
+    if add is None:
+        pytest.skip(f"key system calls not known on {platform.machine()}")
+    ctypes.CDLL(None).syscall(add, b"user", b"grader-secret", b"instructor key", 14, -3)
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +177,7 @@ def probe(request, sandbox, tmp_path_factory) -> dict:
             "workdir": WORKDIR}
     read, write = os.pipe()
     args["fd"] = write
+    add_grader_key()
     os.environ["GRADER_SECRET"] = "instructor only"
     try:
         proc = box.popen([PYTHON, "-c", PROBE, json.dumps(args)], env=ENV, read_only=READ_ONLY,
@@ -232,6 +255,12 @@ def test_host_processes_are_invisible_and_out_of_reach(probe):
     assert not any(cmdline.startswith(host) for _, cmdline in probe["pids"])
     assert probe["signal_host"] == "ESRCH"
     assert probe["kill_parent"] in ("ok", "EPERM")  # ok: pid 1 of a namespace ignores it
+
+
+def test_the_kernel_key_store_is_out_of_reach(probe):
+    """A key in the grader's session keyring (added before the worker started) cannot be read,
+    and the worker cannot add one that the next student of the slot would find."""
+    assert probe["keys"] == {"read_session": "EPERM", "read_user": "EPERM", "add": "EPERM"}
 
 
 def test_no_privileges(probe):
