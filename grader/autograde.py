@@ -32,8 +32,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.cgroups import Cgroups
 from grader.course import REPO_ROOT, SOLUTIONS_DIR, GraderError, list_assignments
-from grader.sandbox import Limits, detect
+from grader.sandbox import Limits, detect, with_cgroups
 from grader.submissions import MAX_NOTEBOOK_BYTES, Submission, discover, shard_of
 
 MARKER = ".grader-output"
@@ -163,7 +164,7 @@ def _child(row: Submission, out: Path, slot: int, settings: Settings) -> None:
             options = Options(timeout=settings.timeout, limits=settings.limits,
                               files=out / "cache" / "worker")
             record = grade_submission(notebooks, row.assignment, row.max_score or 0.0,
-                                      detect(settings.no_sandbox), slot, options)
+                                      with_cgroups(detect(settings.no_sandbox)), slot, options)
         for notebook in record["notebooks"]:
             print(f"== {notebook['name']}: worker output ==\n{notebook.pop('log', '')}")
             for test in notebook["tests"]:
@@ -310,6 +311,7 @@ def run_batch(rows: list[Submission], out: Path, settings: Settings) -> None:
                if r.status is None]
     finished = [r for r in rows if r.status is not None]
     running: dict[int, tuple[Submission, int, float, float]] = {}  # pid -> (row, slot, ...)
+    cgroups = Cgroups.detect()
     free = list(range(settings.jobs))
     write_atomic(out / "grades.csv", csv_text(finished))
     for row in finished:
@@ -335,6 +337,7 @@ def run_batch(rows: list[Submission], out: Path, settings: Settings) -> None:
                     os.waitpid(pid, 0)
                     how = "wall"
                 if how:
+                    cgroups.cleanup(f"grader-{pid}-")  # left if the process was killed
                     row.seconds = time.monotonic() - start
                     _finish(row, out, how)
                     finished.append(row)
@@ -365,7 +368,8 @@ def autograde(submissions: Path, out: Path, settings: Settings) -> int:
     if settings.shard:
         (out / "shard.json").write_text(json.dumps({"index": settings.shard[0],
                                                     "count": settings.shard[1]}) + "\n")
-    protections = "\n".join(f"  - {line}" for line in sandbox.protections())
+    lines = [*sandbox.protections(), with_cgroups(sandbox).cgroup_line(settings.limits)]
+    protections = "\n".join(f"  - {line}" for line in lines)
     (out / "protections.txt").write_text(protections + "\n", encoding="utf-8")
     print(f"sandbox: {sandbox.mode}\n{protections}", flush=True)
     import grader.grade  # noqa: F401 - imported once here (torch, IPython), inherited by each fork

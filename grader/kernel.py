@@ -331,10 +331,13 @@ class Worker:
         return reply
 
     def _set_profile(self, function) -> None:
+        """The reference watch on this thread and on every thread started while it is on (an
+        answer that ran the course's code in a helper thread was not seen before)."""
         self.grader_busy = True
         try:
             self.profiling = function is not None
             sys.setprofile(function)
+            threading.setprofile(function)
         finally:
             self.grader_busy = False
 

@@ -204,8 +204,20 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+# Ways to reach a module's objects without naming them in the code: found objects (gc), the
+# module table, imports by a computed name. No exercise answer needs them; an answer that
+# looked the course's classes up through them and ran them (in a thread, where no profile
+# hook watches) scored full marks before these were flagged
+DYNAMIC_REACH = ("gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.modules",
+                 "importlib.import_module", "importlib.__import__", "importlib.util",
+                 "importlib.machinery", "builtins.__import__", "__import__", "__builtins__",
+                 "pkgutil", "runpy")
+
+
 def reference_uses(source: Source, plan: Plan) -> list[str]:
-    """Uses of an answer's reference implementation written in that answer's own cells."""
+    """Uses of an answer's reference implementation written in that answer's own cells, and,
+    where the assignment has a reference, code of the student's that reaches for modules or
+    objects at run time (``DYNAMIC_REACH``)."""
     found = []
     for answer, code in sorted(plan.answer_code.items()):
         banned = source.references.get(answer, [])
@@ -217,7 +229,21 @@ def reference_uses(source: Source, plan: Plan) -> list[str]:
                 if dotted in (ref, star) or dotted.startswith(ref + "."):
                     found.append(f"the answer cell {answer} uses the course's {ref} instead of "
                                  "its own code")
+    every = sorted({ref for refs in source.references.values() for ref in refs})
+    if every:
+        for step in plan.steps:
+            if step.kind == "student":
+                refs = source.references.get(step.label) or every
+                found += [f"the cell {step.label} reaches for code at run time ({how}), the way "
+                          f"an answer finds the course's {', '.join(refs)} without naming it"
+                          for how in _dynamic_reach(step.code)]
     return sorted(set(found))
+
+
+def _dynamic_reach(code: str) -> list[str]:
+    names = _dotted_names(code)
+    return [name for name in DYNAMIC_REACH
+            if any(n == name or n.startswith(name + ".") for n in names)]
 
 
 def _dotted_names(code: str) -> set[str]:

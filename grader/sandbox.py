@@ -51,6 +51,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.cgroups import Cgroups, WorkerCgroup
 from grader.cpu_time import CpuMeter
 from grader.sandbox_init import WORKDIR, _copy_files, _set_rlimits, isolate_keys, keys_supported
 
@@ -58,6 +59,7 @@ SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", 
                 "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf",
                 "/etc/fonts")
 UID_BASE = 100000
+CHAIN_PROCESSES = 4  # the sandbox's own processes in a worker's cgroup (unshare, init, ...)
 INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
 KEYS_LINE = ("keys: a fresh, empty session keyring; add_key, request_key and keyctl refused "
              "(seccomp), so no key of the grader's is readable and none outlives the worker")
@@ -88,7 +90,24 @@ class SandboxUnavailable(Exception):
 @dataclass
 class Sandbox:
     mode: str  # "root", "userns" or "none" (see the module docstring)
+    cgroups: Cgroups | None = field(default=None, compare=False)  # a cgroup per worker if set
+    cpu_cores: float = 1.0  # each worker's CPU quota where there are cgroups
     _dirs: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
+    _groups: dict[int, WorkerCgroup] = field(default_factory=dict, repr=False, compare=False)
+    _made: int = field(default=0, repr=False, compare=False)
+
+    def _cgroup(self, slot: int, limits: Limits) -> WorkerCgroup | None:
+        if self.cgroups is None or self.cgroups.version is None:
+            return None
+        self._made += 1
+        return self.cgroups.create(f"grader-{os.getpid()}-{slot}-{self._made}", self.cpu_cores,
+                                   limits.memory_mb, limits.processes + CHAIN_PROCESSES)
+
+    def cgroup_line(self, limits: Limits | None = None) -> str | None:
+        if self.cgroups is None:
+            return None
+        limits = limits or Limits()
+        return self.cgroups.describe(self.cpu_cores, limits.memory_mb, limits.processes)
 
     def protections(self) -> list[str]:
         """One line per protection active in this mode (for 'none': what is NOT protected)."""
@@ -135,17 +154,24 @@ class Sandbox:
         if self.mode == "none":
             work = tempfile.mkdtemp(prefix="grader-worker-")
             rlimits = limits.rlimits(nproc=False)
+            group = None
             try:
                 if files is not None:
                     _copy_files(str(files), work, None)
-                proc = subprocess.Popen(argv, env=env, cwd=work, stdin=subprocess.DEVNULL,
+                group = self._cgroup(slot, limits)
+                proc = subprocess.Popen(group.wrap(argv) if group else argv, env=env, cwd=work,
+                                        stdin=subprocess.DEVNULL,
                                         stdout=stdout, stderr=stderr, pass_fds=pass_fds,
                                         start_new_session=True,
                                         preexec_fn=lambda: _start_none(rlimits))
             except BaseException:
                 shutil.rmtree(work)
+                if group is not None:
+                    group.remove()
                 raise
             self._dirs[proc.pid] = work
+            if group is not None:
+                self._groups[proc.pid] = group
             return proc
         extra = [os.path.abspath(p) for p in read_only]
         for path in extra:
@@ -168,6 +194,13 @@ class Sandbox:
                    "--ipc", "--uts", "--cgroup", "--fork", "--kill-child", "--propagation",
                    "private", sys.executable, "-I", "-S", INIT, "--init"]
         stage = tempfile.mkdtemp(prefix="sandbox-root-")
+        try:
+            group = self._cgroup(slot, limits)
+        except BaseException:
+            os.rmdir(stage)
+            raise
+        if group is not None:  # the chain joins it before it runs anything
+            command = group.wrap(command)
         config = {"stage": stage, "uid": uid, "tmp_mb": limits.tmp_mb, "env": env,
                   "files": os.path.abspath(files) if files is not None else None,
                   "expose": list(dict.fromkeys(shown)),
@@ -178,8 +211,12 @@ class Sandbox:
                                     stderr=stderr, pass_fds=pass_fds, start_new_session=True)
         except BaseException:
             os.rmdir(stage)
+            if group is not None:
+                group.remove()
             raise
         self._dirs[proc.pid] = stage
+        if group is not None:
+            self._groups[proc.pid] = group
         # The config goes through stdin, as any host account can read a command line. A broken
         # pipe means the init died at once: its stderr and exit status tell why.
         with contextlib.suppress(BrokenPipeError), proc.stdin:
@@ -236,6 +273,9 @@ class Sandbox:
             with contextlib.suppress(psutil.NoSuchProcess):
                 while victim.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
                     time.sleep(0.01)
+        group = self._groups.pop(proc.pid, None)
+        if group is not None:  # whatever escaped the process tree (setsid, double fork)
+            group.remove()
         folder = self._dirs.pop(proc.pid, None)
         if folder is not None and self.mode == "none":
             shutil.rmtree(folder, ignore_errors=True)
@@ -288,6 +328,12 @@ def detect(no_sandbox: bool = False) -> Sandbox:
     if isinstance(found, SandboxUnavailable):
         raise SandboxUnavailable(str(found))
     return found
+
+
+def with_cgroups(sandbox: Sandbox, cpu_cores: float = 1.0) -> Sandbox:
+    """``sandbox`` with a cgroup per worker where this machine allows one (see
+    ``grader.cgroups``; ``cgroup_line`` says which, or why not)."""
+    return Sandbox(sandbox.mode, cgroups=Cgroups.detect(), cpu_cores=cpu_cores)
 
 
 def _detect() -> Sandbox | SandboxUnavailable:

@@ -153,7 +153,7 @@ def test_tampering_is_named_in_detail(batch) -> None:
     assert "out of turn" in details["injects_replies"]
     assert "builtins" in details["patches_builtins"]
     for student in ("reexports_reference", "subclasses_reference", "obfuscated_reference",
-                    "delegates_to_reference"):
+                    "delegates_to_reference", "reference_in_a_thread", "reference_found_by_gc"):
         assert "toylib.layers.CausalConv1d" in details[student], details[student]
 
 

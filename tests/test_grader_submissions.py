@@ -191,3 +191,33 @@ def test_plan_puts_deleted_locked_and_test_cells_back_in_source_order() -> None:
               if s.label in source.by_id]
     expected = [c.grade_id for c in source.cells if c.grade_id and c.kind != "markdown"]
     assert labels == expected
+
+
+@pytest.mark.parametrize("code, how", [
+    ("import gc\nlayer = [o for o in gc.get_objects() if type(o).__name__ == 'CausalConv1d']",
+     "gc.get_objects"),
+    ("import sys\nCausalConv1d = sys.modules['toylib' + '.layers'].CausalConv1d", "sys.modules"),
+    ("import importlib\nm = importlib.import_module('toy' + 'lib.layers')",
+     "importlib.import_module"),
+    ("import threading\nt = threading.Thread(target=lambda: __import__('toylib'))", "__import__"),
+    ("from importlib import util as u\nspec = u.find_spec('toylib')", "importlib.util"),
+])
+def test_answers_that_reach_for_code_at_run_time_are_flagged(code: str, how: str) -> None:
+    """Looking the course's classes up by a computed name, in the module table or among all
+    live objects (then running them in a thread, where no profile hook watched) scored full
+    marks; the grader now flags the reach itself, before anything runs."""
+    nb = nbformat.read(PERFECT, as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) == "causal_conv1d":
+            cell.source += "\n" + code
+    found = reference_uses(SOURCE, make_plan(SOURCE, cells_of(nb)))
+    assert any(f"({how})" in line and "causal_conv1d" in line for line in found), found
+
+
+def test_ordinary_dynamic_python_is_not_flagged() -> None:
+    nb = nbformat.read(PERFECT, as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) == "causal_conv1d":
+            cell.source += ("\nimport gc, sys\ngc.collect()\nw = getattr(nn, 'Conv1d')\n"
+                            "print(sys.version, sys.argv)\n")
+    assert reference_uses(SOURCE, make_plan(SOURCE, cells_of(nb))) == []

@@ -7,6 +7,7 @@ sandbox tests skip, with the reason, where detect() says the OS gives no sandbox
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -435,3 +436,94 @@ def test_protections_and_errors_name_the_problem(monkeypatch, tmp_path):
     assert "unshare failed: Operation not permitted" in str(found)
     assert "--no-sandbox" in str(found) and "CI" in str(found)
     assert list(stages.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def boxed(sandbox) -> Sandbox:
+    """The detected sandbox with a cgroup per worker, where this machine allows one."""
+    from grader.sandbox import with_cgroups
+
+    box = with_cgroups(sandbox)
+    if box.cgroups.version is None:
+        pytest.skip(f"no cgroups here: {box.cgroups.reason}")
+    return box
+
+
+SPINNERS = """
+import os, sys, time
+for _ in range(4):  # four processes that leave the worker's session and spin
+    if os.fork() == 0:
+        os.setsid()
+        while True:
+            pass
+print("spinning", flush=True)
+time.sleep(60)
+"""
+
+MEMFD = """
+import os
+fds, chunk = [], b"x" * (1 << 20)
+for k in range(12):  # 600 MB in memfd files: no address space, so RLIMIT_AS never sees them
+    fd = os.memfd_create(f"m{k}")
+    for _ in range(50):
+        os.write(fd, chunk)
+    fds.append(fd)
+    print("held", (k + 1) * 50, "MB", flush=True)
+"""
+
+
+def cpu_seconds(pids) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, psutil.NoSuchProcess):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def test_a_cgroup_caps_the_cpu_of_everything_a_worker_starts_and_kill_reaches_it(boxed):
+    """Four setsid'd spinners share the worker's one-core quota (an upper bound: a busy
+    machine only lowers it), and killing the worker kills them and removes the cgroup."""
+    proc = boxed.popen([PYTHON, "-c", SPINNERS], env=ENV, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    group = boxed._groups[proc.pid]
+    try:
+        assert proc.stdout.readline() == b"spinning\n"
+        pids = group.pids()
+        assert len(pids) >= 5  # the sandbox's own processes, the worker and its four spinners
+        before, start = cpu_seconds(pids), time.monotonic()
+        time.sleep(1.5)
+        cores = (cpu_seconds(pids) - before) / (time.monotonic() - start)
+        assert cores < 1.3, f"{cores:.2f} cores used under a one-core quota"
+    finally:
+        boxed.kill(proc)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                   for p in pids)
+    assert not any(folder.exists() for folder in group.folders.values())
+
+
+def test_a_cgroup_counts_memfd_memory_that_rlimits_miss(boxed):
+    """600 MB held in memfd files: past the 256 MB of the worker's cgroup the worker is killed;
+    the rlimit alone lets it through (mode "none" without a cgroup, the comparison)."""
+    from grader.sandbox import Sandbox
+
+    limits = Limits(memory_mb=256)
+    results = {}
+    for name, box in (("cgroup", boxed), ("rlimits only", Sandbox("none"))):
+        proc = box.popen([PYTHON, "-c", MEMFD], env=ENV, limits=limits,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, _ = proc.communicate(timeout=HANG_GUARD_S)
+        finally:
+            box.kill(proc)
+        results[name] = (proc.returncode, out.decode().split("\n")[-2])
+    assert results["rlimits only"] == (0, "held 600 MB")
+    code, last = results["cgroup"]
+    assert code != 0 and last != "held 600 MB", results
+
+
+def test_cgroups_left_by_a_killed_grading_process_are_cleaned_up(boxed):
+    group = boxed.cgroups.create(f"grader-{os.getpid()}-cleanup-1", 1.0, 64, 8)
+    assert all(folder.is_dir() for folder in group.folders.values())
+    assert boxed.cgroups.cleanup(f"grader-{os.getpid()}-cleanup-") == 1
+    assert not any(folder.exists() for folder in group.folders.values())

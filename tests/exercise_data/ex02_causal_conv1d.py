@@ -699,6 +699,36 @@ class CausalConv1d(nn.Module):
     def forward(self, x):
         return self.inner(x)
 """
+THREADED_REFERENCE = """import threading
+
+from toylib import layers as _layers
+
+
+def _in_a_thread(function, *args):
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("value", function(*args)))
+    worker.start()
+    worker.join()
+    return box["value"]
+
+
+class CausalConv1d(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, hide_present=False,
+                 bias=True):
+        super().__init__()
+        reference = getattr(_layers, "Causal" + "Conv1d")  # looked up by a string
+        self.inner = _in_a_thread(reference, in_channels, out_channels, kernel_size, dilation,
+                                  hide_present, bias)
+        self.conv = self.inner.conv
+
+    def forward(self, x):
+        return _in_a_thread(self.inner, x)  # run where the main thread's profile hook is not
+"""
+GC_REFERENCE = """import gc
+
+CausalConv1d = next(o for o in gc.get_objects() if isinstance(o, type)
+                    and o.__name__ == "CausalConv1d" and o.__module__.startswith("toy"))
+"""
 READ_SECRETS = """import glob
 import os
 import pwd
@@ -1057,6 +1087,8 @@ def samples(kit) -> dict:
         "subclasses_reference": hostile(dict(good, causal_conv1d=SUBCLASS)),
         "obfuscated_reference": hostile(dict(good, causal_conv1d=OBFUSCATED)),
         "delegates_to_reference": hostile(dict(good, causal_conv1d=DELEGATE)),
+        "reference_in_a_thread": hostile(dict(good, causal_conv1d=THREADED_REFERENCE)),
+        "reference_found_by_gc": hostile(dict(good, causal_conv1d=GC_REFERENCE)),
         "reads_secrets": hostile(blank_layer, READ_SECRETS, "causal_conv1d"),
         "writes_outside": hostile(good, WRITE_OUTSIDE),
         "leaves_daemon": hostile(good, DAEMON),
