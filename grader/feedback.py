@@ -258,6 +258,7 @@ def _notebook(nb: dict, page: _Page) -> None:
         page.add(f'<ul class="summary">{"".join(items[:500])}</ul>\n', False)
     if _raw(nb.get("crashed")):
         page.add(_note("The notebook stopped: " + _clean(nb.get("crashed"), 2000)), False)
+    after_hidden = False  # code that runs after hidden tests could print their inputs
     for step in (s for s in _list(nb.get("steps")) if isinstance(s, dict)):
         kind, label = step.get("kind"), _esc(step.get("label"), 200)
         if kind == "markdown":
@@ -273,8 +274,12 @@ def _notebook(nb: dict, page: _Page) -> None:
         if kind == "test":
             test = step.get("test") if isinstance(step.get("test"), dict) else {}
             _add_test(test, page)
+            after_hidden = after_hidden or test.get("hidden") is True
         elif step.get("skipped"):
             page.add(_note("not run (the notebook had stopped)"), False)
+        elif after_hidden and _list(step.get("outputs")):
+            page.add(_note("output not shown: this cell ran after tests with hidden inputs, and "
+                           "what it printed could show them"), False)
         else:
             for output in _list(step.get("outputs")):
                 page.add(_output_html(output))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import html
+import json
 import re
 import zlib
 from html.parser import HTMLParser
@@ -345,3 +346,21 @@ def test_a_notebooks_outputs_share_one_budget():
     assert budget.bytes <= 10_000 and budget.dropped == 3
     assert budget.keep("not a list") == [] and OutputBudget().note() is None
     assert budget.note().startswith("3 outputs not kept")
+
+
+def test_outputs_after_a_hidden_test_are_not_shown():
+    """A right answer that records its arguments and prints them in a later cell would show the
+    hidden test cases; the feedback withholds every output after the first hidden test."""
+    record = hostile_record()
+    steps = record["notebooks"][0]["steps"]
+    leak = {"output_type": "stream", "name": "stdout", "text": "HIDDEN-ARGS (5, 5, 2, dilation=4)"}
+    steps.append({"kind": "student", "label": "last", "code": "print(calls)",
+                  "outputs": [leak]})
+    steps.insert(0, {"kind": "student", "label": "first", "code": "print('before')",
+                     "outputs": [{"output_type": "stream", "name": "stdout",
+                                  "text": "BEFORE-ANY-TEST"}]})
+    page = feedback_html(record)
+    assert "BEFORE-ANY-TEST" in page and "HIDDEN-ARGS" not in page
+    assert "ran after tests with hidden inputs" in page
+    nb = autograded_notebook(record, record["notebooks"][0])
+    assert any("HIDDEN-ARGS" in json.dumps(c) for c in nb["cells"])  # the instructor sees it
