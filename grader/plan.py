@@ -211,7 +211,9 @@ def _lines(text: str) -> list[str]:
 DYNAMIC_REACH = ("gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.modules",
                  "importlib.import_module", "importlib.__import__", "importlib.util",
                  "importlib.machinery", "builtins.__import__", "__import__", "__builtins__",
-                 "pkgutil", "runpy")
+                 "pkgutil", "runpy",
+                 # code from a string, which no check can read
+                 "exec", "eval", "compile", "builtins.exec", "builtins.eval", "builtins.compile")
 
 
 def reference_uses(source: Source, plan: Plan) -> list[str]:

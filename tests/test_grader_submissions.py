@@ -201,6 +201,8 @@ def test_plan_puts_deleted_locked_and_test_cells_back_in_source_order() -> None:
      "importlib.import_module"),
     ("import threading\nt = threading.Thread(target=lambda: __import__('toylib'))", "__import__"),
     ("from importlib import util as u\nspec = u.find_spec('toylib')", "importlib.util"),
+    ("exec('import g' + 'c')", "exec"),
+    ("layer = eval('__imp' + 'ort__(\"toylib.layers\")')", "eval"),
 ])
 def test_answers_that_reach_for_code_at_run_time_are_flagged(code: str, how: str) -> None:
     """Looking the course's classes up by a computed name, in the module table or among all
@@ -218,6 +220,7 @@ def test_ordinary_dynamic_python_is_not_flagged() -> None:
     nb = nbformat.read(PERFECT, as_version=4)
     for cell in nb.cells:
         if grade_id(cell) == "causal_conv1d":
-            cell.source += ("\nimport gc, sys\ngc.collect()\nw = getattr(nn, 'Conv1d')\n"
-                            "print(sys.version, sys.argv)\n")
+            cell.source += ("\nimport gc, re, sys\ngc.collect()\nw = getattr(nn, 'Conv1d')\n"
+                            "print(sys.version, sys.argv, re.compile('x'))\n"
+                            "model = nn.Linear(1, 1).eval()\n")
     assert reference_uses(SOURCE, make_plan(SOURCE, cells_of(nb))) == []
