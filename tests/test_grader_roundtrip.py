@@ -232,6 +232,21 @@ def test_hostile_outputs_are_capped_and_inert(batch) -> None:
 
 
 @needs_sandbox
+def test_hidden_test_inputs_and_the_keyring_stay_out_of_reach(batch) -> None:
+    """A right answer that records every layer the tests build (hidden ones too) and prints
+    them in a later cell: full marks, and the feedback withholds that cell's output; the
+    instructor's notebook keeps it, and shows the worker could not read the grader's keyring."""
+    name = "records_hidden_arguments"
+    page = page_text(batch.out / "feedback" / name / ASSIGNMENT / f"{ASSIGNMENT}.html")
+    printed = re.compile(r"RECORDED-ARGUMENTS \d+ \[")  # the output, not the code printing it
+    assert not printed.search(page) and "ran after tests with hidden inputs" in page
+    kept = (batch.out / "autograded" / name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
+    assert printed.search(kept)
+    if "KEYRING" in kept:
+        assert "KEYRING -1 EPERM" in kept, kept[kept.index("KEYRING"):][:200]
+
+
+@needs_sandbox
 def test_hostile_code_left_nothing_on_the_host(batch) -> None:
     marker = batch.marker
     leftovers = [p for folder in (Path("/tmp"), Path.home(), REPO, REPO.parent)

@@ -699,6 +699,29 @@ class CausalConv1d(nn.Module):
     def forward(self, x):
         return self.inner(x)
 """
+RECORDER = """
+
+SEEN_ARGUMENTS = []  # every layer the tests build, hidden ones included
+_original_init = CausalConv1d.__init__
+
+
+def _recording_init(self, *args, **kwargs):
+    SEEN_ARGUMENTS.append((args, kwargs))
+    _original_init(self, *args, **kwargs)
+
+
+CausalConv1d.__init__ = _recording_init
+"""
+PRINTS_ARGUMENTS = """import ctypes
+import errno
+import platform
+
+print("RECORDED-ARGUMENTS", len(SEEN_ARGUMENTS), SEEN_ARGUMENTS[-30:])
+keyctl = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+if keyctl:  # the grader's session keyring: KEYCTL_GET_KEYRING_ID
+    result = ctypes.CDLL(None, use_errno=True).syscall(keyctl, 0, -3, 0)
+    print("KEYRING", result, errno.errorcode.get(ctypes.get_errno()))
+"""
 THREADED_REFERENCE = """import threading
 
 from toylib import layers as _layers
@@ -1088,6 +1111,8 @@ def samples(kit) -> dict:
         "obfuscated_reference": hostile(dict(good, causal_conv1d=OBFUSCATED)),
         "delegates_to_reference": hostile(dict(good, causal_conv1d=DELEGATE)),
         "reference_in_a_thread": hostile(dict(good, causal_conv1d=THREADED_REFERENCE)),
+        "records_hidden_arguments": hostile(
+            dict(good, causal_conv1d=good["causal_conv1d"] + RECORDER), PRINTS_ARGUMENTS),
         "reference_found_by_gc": hostile(dict(good, causal_conv1d=GC_REFERENCE)),
         "reads_secrets": hostile(blank_layer, READ_SECRETS, "causal_conv1d"),
         "writes_outside": hostile(good, WRITE_OUTSIDE),
