@@ -236,7 +236,7 @@ def test_hidden_test_inputs_and_the_keyring_stay_out_of_reach(batch) -> None:
     """A right answer that records every layer the tests build (hidden ones too) and prints
     them in a later cell: full marks, and the feedback withholds that cell's output; the
     instructor's notebook keeps it, and shows the worker could not read the grader's keyring."""
-    name = "records_hidden_arguments"
+    name = "records_test_arguments"
     page = page_text(batch.out / "feedback" / name / ASSIGNMENT / f"{ASSIGNMENT}.html")
     printed = re.compile(r"RECORDED-ARGUMENTS \d+ \[")  # the output, not the code printing it
     assert not printed.search(page) and "ran after tests with hidden inputs" in page

@@ -1111,7 +1111,7 @@ def samples(kit) -> dict:
         "obfuscated_reference": hostile(dict(good, causal_conv1d=OBFUSCATED)),
         "delegates_to_reference": hostile(dict(good, causal_conv1d=DELEGATE)),
         "reference_in_a_thread": hostile(dict(good, causal_conv1d=THREADED_REFERENCE)),
-        "records_hidden_arguments": hostile(
+        "records_test_arguments": hostile(
             dict(good, causal_conv1d=good["causal_conv1d"] + RECORDER), PRINTS_ARGUMENTS),
         "reference_found_by_gc": hostile(dict(good, causal_conv1d=GC_REFERENCE)),
         "reads_secrets": hostile(blank_layer, READ_SECRETS, "causal_conv1d"),
