@@ -305,13 +305,14 @@ def _build_font_cache(target: Path) -> None:
         os._exit(0)
 
 
-def run_batch(rows: list[Submission], out: Path, settings: Settings) -> None:
+def run_batch(rows: list[Submission], out: Path, settings: Settings,
+              cgroups: Cgroups | None = None) -> None:
     """Grade the rows that need it, ``settings.jobs`` at a time; keep grades.csv current."""
     pending = [r for r in sorted(rows, key=lambda r: (r.student, r.assignment))
                if r.status is None]
     finished = [r for r in rows if r.status is not None]
     running: dict[int, tuple[Submission, int, float, float]] = {}  # pid -> (row, slot, ...)
-    cgroups = Cgroups.detect()
+    cgroups = cgroups or Cgroups.detect()
     free = list(range(settings.jobs))
     write_atomic(out / "grades.csv", csv_text(finished))
     for row in finished:
@@ -368,7 +369,8 @@ def autograde(submissions: Path, out: Path, settings: Settings) -> int:
     if settings.shard:
         (out / "shard.json").write_text(json.dumps({"index": settings.shard[0],
                                                     "count": settings.shard[1]}) + "\n")
-    lines = [*sandbox.protections(), with_cgroups(sandbox).cgroup_line(settings.limits)]
+    boxed = with_cgroups(sandbox)
+    lines = [*sandbox.protections(), boxed.cgroup_line(settings.limits)]
     protections = "\n".join(f"  - {line}" for line in lines)
     (out / "protections.txt").write_text(protections + "\n", encoding="utf-8")
     print(f"sandbox: {sandbox.mode}\n{protections}", flush=True)
@@ -384,7 +386,7 @@ def autograde(submissions: Path, out: Path, settings: Settings) -> int:
     print(f"grading {sum(r.status is None for r in rows)} of {len(rows)} rows{shard} with "
           f"{settings.jobs} job(s)", flush=True)
     start = time.monotonic()
-    run_batch(rows, out, settings)
+    run_batch(rows, out, settings, boxed.cgroups)
     nb_bad = sum(row.status != "graded" for row in rows)
     seconds = time.monotonic() - start
     print(f"{len(rows) - nb_bad}/{len(rows)} graded in {seconds:.1f} s; grades in "

@@ -53,8 +53,9 @@ class OutputBudget:
         self.dropped = 0
 
     def keep(self, outputs: object) -> list[dict]:
+        outputs = outputs if isinstance(outputs, list) else []
         kept = []
-        for output in outputs if isinstance(outputs, list) else []:
+        for output in outputs:
             size = len(json.dumps(output, ensure_ascii=False).encode("utf-8", "replace"))
             data = output.get("data") if isinstance(output, dict) else None
             images = sum(k.startswith("image/") for k in data) if isinstance(data, dict) else 0
@@ -63,7 +64,7 @@ class OutputBudget:
                 continue
             self.bytes, self.images = self.bytes + size, self.images + images
             kept.append(output)
-        if len(kept) < (len(outputs) if isinstance(outputs, list) else 0):
+        if len(kept) < len(outputs):
             kept.append({"output_type": "stream", "name": "stderr",
                          "text": f"[outputs not kept: this notebook's output budget "
                                  f"({self.max_bytes >> 20} MB, {self.max_images} images) is "

@@ -199,6 +199,5 @@ def streaming_logits(model: nn.Module, tokens: torch.Tensor, nb_classes: int,
 
     values = tokens_to_input(tokens, nb_classes)[:, 0].to(dtype)  # (N, T)
     net = StreamingNet(model, tokens.size(0), dtype)
-    with one_thread():
-        steps = [net.step(None if t == 0 else values[:, t - 1]) for t in range(tokens.size(1))]
+    steps = [net.step(None if t == 0 else values[:, t - 1]) for t in range(tokens.size(1))]
     return torch.stack(steps, dim=1)  # (N, T, nb_classes)
