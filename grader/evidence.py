@@ -198,10 +198,13 @@ class References:
         self.objects: dict[str, list[tuple[str, object]]] = {}  # answer id -> [(dotted, obj)]
         self.codes: dict[str, dict[types.CodeType, str]] = {}  # answer id -> {code: dotted}
         self.all_codes: dict[types.CodeType, str] = {}
+        # answer id -> [(function, its code, its tripwire's code)]
+        self.functions: dict[str, list[tuple[types.FunctionType, types.CodeType,
+                                             types.CodeType]]] = {}
         for answer, spec in answers.items():
             for name in spec.get("names", []):
                 self.names[name] = answer
-            objects, codes = [], {}
+            objects, codes, functions = [], {}, []
             for dotted in spec.get("references", []):
                 module, _, attr = dotted.rpartition(".")
                 try:
@@ -209,9 +212,11 @@ class References:
                 except (ImportError, AttributeError):
                     continue
                 objects.append((dotted, obj))
-                for code in _codes_of(obj):
-                    codes[code] = dotted
+                for function in _functions_of(obj):
+                    codes[function.__code__] = dotted
+                    functions.append((function, function.__code__, _tripwire(function, dotted)))
             self.objects[answer], self.codes[answer] = objects, codes
+            self.functions[answer] = [entry for entry in functions if entry[2] is not None]
             self.all_codes.update(codes)
 
     def bound(self, namespace: dict) -> list[str]:
@@ -234,13 +239,53 @@ class References:
         return found
 
 
-def _codes_of(obj: object) -> list[types.CodeType]:
-    """Code objects of a function (and of what it wraps) or of the methods a class defines,
-    written in the course's own files: a decorator's wrapper (``torch.no_grad``'s, shared by
-    every function it decorates) or any other library's code is never a reference's."""
+    def arm(self, answer: str) -> None:
+        """While a test's probe runs the answer ``answer``: every function of its reference
+        implementation runs a tripwire instead of its body (reports ``grader.reference`` to the
+        audit hooks and raises). The code is swapped on the function objects themselves, so it
+        holds however the answer reached them: a thread started before the test, an object
+        found with ``gc``, a class looked up by a computed name."""
+        for function, _, tripwire in self.functions.get(answer, []):
+            function.__code__ = tripwire
+
+    def disarm(self, answer: str) -> None:
+        for function, code, _ in self.functions.get(answer, []):
+            function.__code__ = code
+
+
+REFERENCE_EVENT = "grader.reference"  # audit event raised by a tripwire
+
+
+def _tripwire(function: types.FunctionType, dotted: str) -> types.CodeType | None:
+    """A code object for ``function`` that reports and refuses to run; None where one with the
+    same free variables (``__class__`` of ``super()``, a closure) cannot be made."""
+    free = function.__code__.co_freevars
+    message = (f"the course's {dotted} ran while a test checked your answer: the tests grade "
+               "your own implementation, not the course's")
+    source = (f"def outer({', '.join(free)}):\n"
+              "    def tripwire(*args, **kwargs):\n"
+              + "".join(f"        {name}\n" for name in free)
+              + f"        __import__('sys').audit({REFERENCE_EVENT!r}, {dotted!r})\n"
+              f"        raise RuntimeError({message!r})\n"
+              "    return tripwire\n")
+    namespace: dict = {}
+    try:
+        exec(compile(source, function.__code__.co_filename, "exec"), namespace)  # noqa: S102
+        code = namespace["outer"](*[None] * _len(free)).__code__
+        code = code.replace(co_name=function.__code__.co_name,
+                            co_qualname=function.__code__.co_qualname)
+    except (SyntaxError, ValueError, TypeError):
+        return None
+    return code if code.co_freevars == free else None
+
+
+def _functions_of(obj: object) -> list[types.FunctionType]:
+    """Functions (and what they wrap) or the methods a class defines, written in the course's
+    own files: a decorator's wrapper (``torch.no_grad``'s, shared by every function it
+    decorates) or any other library's code is never a reference's."""
     members = list(vars(obj).values()) if isinstance(obj, type) else [obj]
     course = _course_dir()
-    codes = []
+    functions = []
     for member in members:
         for inner in (member, getattr(member, "fget", None), getattr(member, "__func__", None)):
             for _ in range(8):  # follow functools.wraps chains, never a cycle
@@ -248,9 +293,13 @@ def _codes_of(obj: object) -> list[types.CodeType]:
                     break
                 if (isinstance(inner, types.FunctionType)
                         and inner.__code__.co_filename.startswith(course)):
-                    codes.append(inner.__code__)
+                    functions.append(inner)
                 inner = getattr(inner, "__wrapped__", None)
-    return codes
+    return functions
+
+
+def _codes_of(obj: object) -> list[types.CodeType]:
+    return [function.__code__ for function in _functions_of(obj)]
 
 
 def _course_dir() -> str:

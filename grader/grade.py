@@ -23,7 +23,7 @@ from pathlib import Path
 
 from grader.course import SOLUTIONS_DIR
 from grader.judge import Judge, TestResult
-from grader.plan import make_plan, read_source, reference_uses
+from grader.plan import make_plan, needs_run, read_source, reference_uses
 from grader.sandbox import Limits, Sandbox
 from grader.session import Session
 from toylib.exercise import WorkerGone
@@ -102,8 +102,8 @@ def grade_notebook(assignment: str, notebook: str, nb: dict, sandbox: Sandbox, s
     plan = make_plan(source, nb.get("cells", []))
     result = NotebookResult(notebook, notes=list(plan.notes))
     found = reference_uses(source, plan)
-    if found:
-        result.evidence += [f"reference: {line}" for line in found]
+    result.evidence += [f"reference: {line}" for line in found]
+    if found and not needs_run(found):
         return result
     session = Session(sandbox, slot, options.limits, options.files)
     judge = Judge(source, session, options.timeout)

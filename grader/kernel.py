@@ -56,7 +56,7 @@ import traceback
 import types
 
 import grader.evidence
-from grader.evidence import Integrity, References, stop_tracers
+from grader.evidence import REFERENCE_EVENT, Integrity, References, stop_tracers
 from grader.shell import CappedStream, make_shell, outputs_of
 
 _type = type  # bound before any student code can replace the builtins
@@ -177,6 +177,12 @@ class Worker:
 
     # ------------------------------------------------------------------------- evidence
     def audit_hook(self, event: str, args: tuple) -> None:
+        if event == REFERENCE_EVENT:  # a reference's tripwire, in whichever thread ran it
+            line = (f"the answer ran the course's {str(args[0])[:120] if args else '?'} "
+                    "instead of its own code")
+            if line not in self.reused:
+                self.reused.append(line)
+            return
         if self.grader_busy or self.integrity is None:
             return
         if event == "sys.setprofile":  # replaces the profile hook of this thread only
@@ -303,12 +309,13 @@ class Worker:
         sys.stdout, sys.stderr = CappedStream("stdout", sink), CappedStream("stderr", sink)
         self.where = f"your code (run by the tests' probe {request['name']})"
         self.profile_replaced = False
+        answer = request.get("answer") or ""
         try:
-            self._set_profile(profile if forbidden else None)
+            self._set_profile(profile if forbidden else None, answer)
             try:
                 value = self.run_student(function, *args, **kwargs)
             finally:
-                self._set_profile(None)
+                self._set_profile(None, answer)
             if self.profile_replaced:
                 raise RuntimeError(
                     "your code replaced the grader's profile hook (sys.setprofile: cProfile, "
@@ -330,14 +337,19 @@ class Worker:
                                "of its own code")
         return reply
 
-    def _set_profile(self, function) -> None:
-        """The reference watch on this thread and on every thread started while it is on (an
-        answer that ran the course's code in a helper thread was not seen before)."""
+    def _set_profile(self, function, answer: str) -> None:
+        """The reference watch: a profile hook on this thread and on every thread started
+        while it is on, and tripwires in the answer's reference functions (``References.arm``),
+        which also hold in threads started before the test and for objects found at run time."""
         self.grader_busy = True
         try:
             self.profiling = function is not None
             sys.setprofile(function)
             threading.setprofile(function)
+            if function is not None:
+                self.references.arm(answer)
+            else:
+                self.references.disarm(answer)
         finally:
             self.grader_busy = False
 

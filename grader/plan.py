@@ -213,7 +213,12 @@ DYNAMIC_REACH = ("gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.
                  "importlib.machinery", "builtins.__import__", "__import__", "__builtins__",
                  "pkgutil", "runpy",
                  # code from a string, which no check can read
-                 "exec", "eval", "compile", "builtins.exec", "builtins.eval", "builtins.compile")
+                 "exec", "eval", "compile", "builtins.exec", "builtins.eval", "builtins.compile",
+                 # a function rebuilt from another's code runs that code under a new name
+                 "types.FunctionType", "types.CodeType", "types.MethodType")
+# attributes that copy a function's code out of it (a copy made before a test runs the
+# course's code around the guard the worker puts on the original while the test runs)
+CODE_ATTRIBUTES = ("__code__", "__globals__", "__closure__", "__func__")
 
 
 def reference_uses(source: Source, plan: Plan) -> list[str]:
@@ -239,13 +244,34 @@ def reference_uses(source: Source, plan: Plan) -> list[str]:
                 found += [f"the cell {step.label} reaches for code at run time ({how}), the way "
                           f"an answer finds the course's {', '.join(refs)} without naming it"
                           for how in _dynamic_reach(step.code)]
+                found += [f"the cell {step.label} {COPIES_CODE} ({how}), the way an answer runs "
+                          f"the course's {', '.join(refs)} past the guard tests put on it"
+                          for how in _code_copies(step.code)]
     return sorted(set(found))
+
+
+COPIES_CODE = "copies code out of a function"
+
+
+def needs_run(found: list[str]) -> bool:
+    """Whether a submission with these static findings still runs: one that only copies code
+    out of functions may be patching torch or toylib (tampering, which the worker's checks name,
+    says more than a reference found here)."""
+    return all(COPIES_CODE in line for line in found)
 
 
 def _dynamic_reach(code: str) -> list[str]:
     names = _dotted_names(code)
-    return [name for name in DYNAMIC_REACH
-            if any(n == name or n.startswith(name + ".") for n in names)]
+    found = [name for name in DYNAMIC_REACH
+             if any(n == name or n.startswith(name + ".") for n in names)]
+    found += sorted({f"{n.removesuffix('.*')}, looked up by a computed name" for n in names
+                     if n.startswith("toylib") and n.endswith(".*")})
+    return found
+
+
+def _code_copies(code: str) -> list[str]:
+    return sorted({f".{part}" for n in _dotted_names(code) for part in n.split(".")[1:]
+                   if part in CODE_ATTRIBUTES})
 
 
 def _dotted_names(code: str) -> set[str]:
@@ -273,11 +299,30 @@ def _dotted_names(code: str) -> set[str]:
                 full = f"{node.module}.{alias.name}"
                 aliases[alias.asname or alias.name] = full
                 names.add(full)
-    for node in ast.walk(tree):
+    def dotted(node: ast.AST) -> str | None:
         parts = []
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)
             node = node.value
         if isinstance(node, ast.Name):
-            names.add(".".join([aliases.get(node.id, node.id), *reversed(parts)]))
+            return ".".join([aliases.get(node.id, node.id), *reversed(parts)])
+        return None
+
+    for node in ast.walk(tree):
+        name = dotted(node)
+        if name is not None:
+            names.add(name)
+        # getattr(module, "Name") is module.Name; getattr(module, computed), vars(module),
+        # dir(module), module.__dict__, inspect.getmembers(module): any of its names (".*")
+        if isinstance(node, ast.Call) and node.args:
+            function, base = dotted(node.func), dotted(node.args[0])
+            if base is None:
+                continue
+            second = node.args[1] if len(node.args) > 1 else None
+            if function == "getattr" and isinstance(second, ast.Constant) and isinstance(
+                    second.value, str):
+                names.add(f"{base}.{second.value}")
+            elif function in ("getattr", "vars", "dir", "inspect.getmembers"):
+                names.add(f"{base}.*")
+    names |= {name.partition(".__dict__")[0] + ".*" for name in names if ".__dict__" in name}
     return names

@@ -19,8 +19,9 @@ Student code is hostile. In the modes "root" and "userns", ``Sandbox.popen`` giv
   when it exits; the kernel then kills everything left in the namespace, daemons included.
   Killing the ``unshare`` process kills that init (``--kill-child``), hence everything.
 * No privileges: it is started by ``setpriv --no-new-privs --inh-caps=-all --bounding-set=-all``,
-  so it has no capabilities (it cannot remount anything); in "root" mode also as uid 100000 +
-  slot, which owns nothing on the host.
+  so it has no capabilities (it cannot remount anything); in "root" mode also as a uid of its
+  own (``worker_uid``: 100000 and up, never shared with another worker, even of the same slot),
+  which owns nothing on the host.
 
 "root" is for a grader running as root. "userns" does the same from an ordinary account inside a
 user namespace (``unshare --user --map-root-user``), where the worker is uid 0, i.e. the grader's
@@ -59,6 +60,17 @@ SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", 
                 "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf",
                 "/etc/fonts")
 UID_BASE = 100000
+_started = 0  # workers this process has started (a part of their uids)
+
+
+def worker_uid() -> int:
+    """A uid that no other worker has while this one lives, and that the next worker of the
+    same slot does not get either: the grading process's pid (unique among live processes)
+    and its count of workers. So what a student leaves with the kernel under their uid (a
+    key, a message queue, a process limit's count) never reaches another student."""
+    global _started
+    _started += 1
+    return UID_BASE + os.getpid() * 64 + _started % 64  # < 2**31 for every Linux pid
 CHAIN_PROCESSES = 4  # the sandbox's own processes in a worker's cgroup (unshare, init, ...)
 INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
 KEYS_LINE = ("keys: a fresh, empty session keyring; add_key, request_key and keyctl refused "
@@ -124,7 +136,7 @@ class Sandbox:
                     "protected: the environment is only what the grader passes; the cwd is a "
                     "fresh temporary folder",
                     KEYS_LINE if keys_supported() else "NOT protected: the kernel's key store"]
-        who = ("its own uid (100000 + slot)" if self.mode == "root"
+        who = ("a uid of its own, never another worker's (100000 and up)" if self.mode == "root"
                else "uid 0 of a user namespace (your own account outside)")
         return ["network: none (an empty network namespace)",
                 "files: only the system, Python, the venv and the paths the grader names, all "
@@ -182,7 +194,7 @@ class Sandbox:
         if not any(argv[0].startswith(path.rstrip("/") + "/") for path in shown):
             raise ValueError(f"sandbox: {argv[0]} is not visible in the sandbox; add its folder "
                              "to read_only")
-        uid = UID_BASE + slot if self.mode == "root" else 0
+        uid = worker_uid() if self.mode == "root" else 0
         drop = ["--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
         if self.mode == "root":
             drop = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *drop]

@@ -222,3 +222,47 @@ def test_a_late_reply_is_dropped_and_a_reply_to_nothing_is_tampering(tmp_path) -
         assert any("out of turn" in line for line in session.evidence)
     finally:
         session.stop()
+
+
+def test_armed_reference_refuses_to_run_in_any_thread() -> None:
+    """While a test checks an answer, each function of its reference implementation runs a
+    tripwire: also in a thread started before the test, also for an instance made before it;
+    afterwards the course's code works again, unchanged."""
+    import threading
+
+    import torch
+
+    from grader.evidence import References
+    from toylib.layers import CausalConv1d
+
+    references = References({"causal_conv1d": {"names": ["CausalConv1d"],
+                                               "references": ["toylib.layers.CausalConv1d"]}})
+    armed = references.functions["causal_conv1d"]
+    assert {f.__name__ for f, _, _ in armed} >= {"__init__", "forward"}  # super(): a closure
+    layer = CausalConv1d(1, 1, 2)
+    x = torch.randn(1, 1, 5)  # (B, C, T)
+    before = layer(x)
+    jobs, results = [], []
+    ready = threading.Event()
+
+    def serve() -> None:  # a thread started before the test
+        ready.wait()
+        for job in jobs:
+            try:
+                results.append(job())
+            except RuntimeError as error:
+                results.append(str(error))
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    references.arm("causal_conv1d")
+    try:
+        jobs += [lambda: layer(x), lambda: CausalConv1d(1, 1, 2)]
+        ready.set()
+        thread.join()
+    finally:
+        references.disarm("causal_conv1d")
+    assert all("toylib.layers.CausalConv1d ran while a test checked your answer" in r
+               for r in results), results
+    assert torch.equal(layer(x), before)
+    assert CausalConv1d(1, 1, 2)(x).shape == (1, 1, 5)

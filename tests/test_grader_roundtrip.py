@@ -153,8 +153,19 @@ def test_tampering_is_named_in_detail(batch) -> None:
     assert "out of turn" in details["injects_replies"]
     assert "builtins" in details["patches_builtins"]
     for student in ("reexports_reference", "subclasses_reference", "obfuscated_reference",
-                    "delegates_to_reference", "reference_in_a_thread", "reference_found_by_gc"):
+                    "delegates_to_reference", "reference_in_a_thread", "reference_found_by_gc",
+                    "reference_in_an_older_thread"):
         assert "toylib.layers.CausalConv1d" in details[student], details[student]
+
+
+@needs_sandbox
+def test_reference_refuses_to_run_even_when_its_record_is_wiped(batch) -> None:
+    """The worker's evidence is advisory: an answer that runs the course's layer in a thread
+    started before the tests and wipes the worker's record of it still gets no point for it,
+    because the course's functions refuse to run while a test checks that answer."""
+    page = (batch.out / "feedback" / "reference_hides_its_tracks" / "02_causal_conv1d"
+            / "02_causal_conv1d.html").read_text(encoding="utf-8")
+    assert "ran while a test checked your answer" in page
 
 
 def test_honest_habits_are_notes_never_evidence(batch) -> None:

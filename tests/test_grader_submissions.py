@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from grader.course import GraderError, list_assignments
-from grader.plan import make_plan, read_source, reference_uses
+from grader.plan import make_plan, needs_run, read_source, reference_uses
 from grader.submissions import discover, parse_notebook, read_notebook, shard_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,6 +157,7 @@ def test_plan_runs_a_pasted_test_cell_once() -> None:
     ("from toylib import layers\nlayer = layers.CausalConv1d(1, 1, 2)", True),
     ("class CausalConv1d(nn.Module):\n    pass\n%time 1", False),
     ("x = toylib.layers.check_int('k', 2)", False),  # a helper, not the reference
+    ("from toylib import layers\nC = getattr(layers, 'CausalConv1d')", True),
 ])
 def test_static_reference_check(code: str, flagged: bool) -> None:
     nb = nbformat.read(PERFECT, as_version=4)
@@ -203,6 +204,14 @@ def test_plan_puts_deleted_locked_and_test_cells_back_in_source_order() -> None:
     ("from importlib import util as u\nspec = u.find_spec('toylib')", "importlib.util"),
     ("exec('import g' + 'c')", "exec"),
     ("layer = eval('__imp' + 'ort__(\"toylib.layers\")')", "eval"),
+    ("from toylib import layers as L\nC = getattr(L, 'Causal' + 'Conv1d')",
+     "toylib.layers, looked up by a computed name"),
+    ("import toylib.layers\nC = vars(toylib.layers)['CausalConv1d']",
+     "toylib.layers, looked up by a computed name"),
+    ("import toylib\nC = toylib.layers.__dict__['Causal' 'Conv1d']",
+     "toylib.layers, looked up by a computed name"),
+    ("import types\nf = types.FunctionType(code, {})", "types.FunctionType"),
+    ("saved = some_function.__code__", ".__code__"),
 ])
 def test_answers_that_reach_for_code_at_run_time_are_flagged(code: str, how: str) -> None:
     """Looking the course's classes up by a computed name, in the module table or among all
@@ -222,5 +231,22 @@ def test_ordinary_dynamic_python_is_not_flagged() -> None:
         if grade_id(cell) == "causal_conv1d":
             cell.source += ("\nimport gc, re, sys\ngc.collect()\nw = getattr(nn, 'Conv1d')\n"
                             "print(sys.version, sys.argv, re.compile('x'))\n"
-                            "model = nn.Linear(1, 1).eval()\n")
+                            "model = nn.Linear(1, 1).eval()\nact = getattr(F, 'silu')\n"
+                            "name = 'relu'\nact = getattr(torch, name)\nd = vars(nn.Module)\n")
     assert reference_uses(SOURCE, make_plan(SOURCE, cells_of(nb))) == []
+
+
+def test_copying_code_out_of_a_function_is_flagged_but_still_runs() -> None:
+    """A copy of a function's code made before a test runs that code around the guard the
+    worker puts on the course's functions; it is flagged, and the submission still runs, so
+    that patching torch or toylib (which also reads ``__code__``) is named as tampering."""
+    nb = nbformat.read(PERFECT, as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) == "causal_conv1d":
+            cell.source += "\nsaved = nn.Conv1d.forward.__code__\n"
+    found = reference_uses(SOURCE, make_plan(SOURCE, cells_of(nb)))
+    assert found and needs_run(found), found
+    for cell in nb.cells:
+        if grade_id(cell) == "causal_conv1d":
+            cell.source += "\nfrom toylib.layers import CausalConv1d\n"
+    assert not needs_run(reference_uses(SOURCE, make_plan(SOURCE, cells_of(nb))))

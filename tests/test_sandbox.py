@@ -268,7 +268,23 @@ def test_no_privileges(probe):
     assert probe["caps"] == [0, 0, 0, 0, 0]
     assert all(code != 0 for code in probe["remount"])
     if probe["mode"] == "root":
-        assert probe["uid"] == [100000 + SLOT, 100000 + SLOT, []]
+        uid = probe["uid"][0]
+        assert uid >= 100000 and probe["uid"] == [uid, uid, []]
+
+
+def test_each_worker_gets_a_uid_of_its_own(sandbox):
+    """Two workers of the same slot, one after the other: different uids, so nothing the first
+    leaves under its uid (a key, a queue, a process count) reaches the second."""
+    if sandbox.mode != "root":
+        pytest.skip("uids are mapped only when the grader runs as root")
+    uids = []
+    for _ in range(2):
+        proc = sandbox.popen([PYTHON, "-c", "import os; print(os.getuid())"], env=ENV,
+                             read_only=READ_ONLY, slot=SLOT, stdout=subprocess.PIPE)
+        out, _ = proc.communicate(timeout=HANG_GUARD_S)
+        sandbox.kill(proc)
+        uids.append(int(out))
+    assert uids[0] != uids[1] and min(uids) >= 100000, uids
 
 
 def test_terminals_of_its_own(sandbox):

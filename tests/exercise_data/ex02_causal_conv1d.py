@@ -747,6 +747,81 @@ class CausalConv1d(nn.Module):
     def forward(self, x):
         return _in_a_thread(self.inner, x)  # run where the main thread's profile hook is not
 """
+# a server thread started in a helper cell, long before any test, runs the course's layer for
+# the answer (an import outside the answer cells, no computed name, no gc): caught only if the
+# reference refuses to run in any thread while a test runs
+OLD_THREAD_SERVER = """import queue
+import threading
+
+from toylib.layers import CausalConv1d as _Course  # imported in a cell that is not an answer
+
+_jobs = queue.Queue()
+
+
+def _serve():
+    while True:
+        function, args, box, done = _jobs.get()
+        try:
+            box.append(function(*args))
+        except BaseException as error:
+            box.append(error)
+        done.set()
+
+
+threading.Thread(target=_serve, daemon=True).start()  # started before any test runs
+
+
+def _remote(function, *args):
+    box, done = [], threading.Event()
+    _jobs.put((function, args, box, done))
+    done.wait()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+"""
+OLD_THREAD_ANSWER = """class CausalConv1d(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, hide_present=False,
+                 bias=True):
+        super().__init__()
+        self.inner = _remote(_Course, in_channels, out_channels, kernel_size, dilation,
+                             hide_present, bias)
+        self.conv = self.inner.conv
+
+    def forward(self, x):
+        return _remote(self.inner, x)
+"""
+# the same, and it also wipes the worker's record of it (found by walking up the stack): the
+# worker's evidence is advisory, the tripwire still stops the course's layer from running
+HIDDEN_OLD_THREAD_ANSWER = """import sys
+
+
+def _wipe_records():
+    frame = sys._getframe()
+    while frame is not None:
+        worker = frame.f_locals.get("self")
+        if type(worker).__name__ == "Worker":
+            worker.reused.clear()
+            worker.reported.clear()
+        frame = frame.f_back
+
+
+class CausalConv1d(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, hide_present=False,
+                 bias=True):
+        super().__init__()
+        try:
+            self.inner = _remote(_Course, in_channels, out_channels, kernel_size, dilation,
+                                 hide_present, bias)
+        finally:
+            _wipe_records()
+        self.conv = self.inner.conv
+
+    def forward(self, x):
+        try:
+            return _remote(self.inner, x)
+        finally:
+            _wipe_records()
+"""
 GC_REFERENCE = """import gc
 
 CausalConv1d = next(o for o in gc.get_objects() if isinstance(o, type)
@@ -1114,6 +1189,10 @@ def samples(kit) -> dict:
         "records_test_arguments": hostile(
             dict(good, causal_conv1d=good["causal_conv1d"] + RECORDER), PRINTS_ARGUMENTS),
         "reference_found_by_gc": hostile(dict(good, causal_conv1d=GC_REFERENCE)),
+        "reference_in_an_older_thread": hostile(dict(good, causal_conv1d=OLD_THREAD_ANSWER),
+                                                OLD_THREAD_SERVER, "setup"),
+        "reference_hides_its_tracks": hostile(
+            dict(good, causal_conv1d=HIDDEN_OLD_THREAD_ANSWER), OLD_THREAD_SERVER, "setup"),
         "reads_secrets": hostile(blank_layer, READ_SECRETS, "causal_conv1d"),
         "writes_outside": hostile(good, WRITE_OUTSIDE),
         "leaves_daemon": hostile(good, DAEMON),
