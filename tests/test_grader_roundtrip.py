@@ -41,6 +41,8 @@ from sample_batch import (
     run_cli,
 )
 
+from grader.feedback import PAGE_LIMIT, PAGE_SLACK
+
 WATCHED = ["grader", "solutions", "exercises", "toylib", "tests/submissions"]
 SECRET = "instructor-secret-4f1c9e"  # in the grader's environment, never in a student's
 # honest samples: these, and every exercise's own samples (named exNN_...), which are honest
@@ -223,7 +225,7 @@ def test_feedback_hides_hidden_tests_and_secrets(batch) -> None:
         assert not leaked, f"{page}: hidden test lines in feedback: {leaked[:3]}"
         assert SECRET not in raw, f"{page}: the instructor's environment reached the student"
         assert "<script" not in raw.lower() and not re.search(r"<[^>]*\son\w+\s*=", raw), page
-        assert len(raw) < 2_000_000, f"{page} is {len(raw)} bytes"
+        assert len(raw) < PAGE_LIMIT + PAGE_SLACK, f"{page} is {len(raw)} bytes"
     failing = page_text(batch.out / "feedback" / "right_padding_leak" / ASSIGNMENT
                         / f"{ASSIGNMENT}.html")
     assert "the model sees the future" in failing and "passed" in failing
@@ -356,3 +358,25 @@ def test_repository_untouched(batch) -> None:
     assert not changed, changed
 
 
+
+
+@needs_sandbox
+def test_keys_are_refused_and_images_past_the_budget_are_dropped(batch) -> None:
+    """The kernel's key store is out of reach (nothing to read, nothing to leave for the next
+    student); a notebook's images past its budget are dropped with a note, not kept per cell."""
+    from grader.sandbox_init import keys_supported
+
+    def autograded(student: str) -> dict:
+        return json.loads((batch.out / "autograded" / student / ASSIGNMENT
+                           / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
+
+    text = json.dumps(autograded("reads_and_plants_keys"))
+    if keys_supported():
+        assert "read the grader's session keyring: EPERM" in text
+        assert "leave a key for the next student: EPERM" in text
+    nb = autograded("floods_images")
+    images = sum("image/png" in o.get("data", {}) for c in nb["cells"]
+                 for o in c.get("outputs", []))
+    assert images == 40, images  # 48 displayed, in three cells
+    details = {r[0]: r[1] for r in read_rows(batch.out / "grades.csv", ["student", "detail"])}
+    assert "8 outputs not kept: the notebook's output budget" in details["floods_images"]

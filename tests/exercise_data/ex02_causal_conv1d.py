@@ -822,6 +822,68 @@ class CausalConv1d(nn.Module):
         finally:
             _wipe_records()
 """
+# the kernel's key store: read the grader's session keyring (an instructor's token), leave a
+# key in the uid's keyring for the next student of the slot; the sandbox refuses both
+KEYS = """import ctypes
+import errno
+import platform
+
+NUMBERS = {"x86_64": (248, 250), "aarch64": (217, 219)}  # add_key, keyctl
+add_key, keyctl = NUMBERS.get(platform.machine(), (None, None))
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def attempt(number, *args):
+    if number is None:
+        return "unknown CPU"
+    done = libc.syscall(number, *args)
+    return "ok" if done >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+
+
+buffer = ctypes.create_string_buffer(4096)
+print("read the grader's session keyring:", attempt(keyctl, 11, -3, buffer, 4096))
+print("leave a key for the next student:",
+      attempt(add_key, b"user", b"left-behind", b"secret", 6, -4))
+"""
+# processes in sessions of their own, spinning: with a cgroup per worker they share its one
+# core and are killed with it; the neighbour graded beside them keeps its grade either way
+SPINNERS = """import os
+import time
+
+for _ in range(10):
+    if os.fork() == 0:
+        os.setsid()
+        start = time.process_time()
+        while time.process_time() - start < 1.0:  # one CPU second each
+            pass
+        os._exit(0)
+print("10 processes spinning in sessions of their own")
+"""
+# 16 noise images (about 160 kB each once encoded) per cell, in three cells: past the
+# notebook's image budget, whatever each cell's own caps allow
+IMAGES = """import struct
+import zlib
+
+from IPython.display import Image, display
+
+
+def noise_png(seed, size=200):
+    rows = b"".join(b"\\x00" + bytes((seed * 7919 + i * 104729 + (i >> 5) * 31) % 251
+                                      for i in range(r * size * 3, (r + 1) * size * 3))
+                   for r in range(size))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows, 0)) + chunk(b"IEND", b""))
+
+
+for seed in range(16):
+    display(Image(data=noise_png(seed), format="png"))
+"""
 GC_REFERENCE = """import gc
 
 CausalConv1d = next(o for o in gc.get_objects() if isinstance(o, type)
@@ -1191,6 +1253,10 @@ def samples(kit) -> dict:
         "reference_found_by_gc": hostile(dict(good, causal_conv1d=GC_REFERENCE)),
         "reference_in_an_older_thread": hostile(dict(good, causal_conv1d=OLD_THREAD_ANSWER),
                                                 OLD_THREAD_SERVER, "setup"),
+        "reads_and_plants_keys": hostile(good, KEYS),
+        "spins_in_new_sessions": hostile(good, SPINNERS),
+        "floods_images": lambda nb: kit.with_cell(kit.with_cell(
+            hostile(good, IMAGES, "setup")(nb), IMAGES, "causal_conv1d"), IMAGES, "toy_net"),
         "reference_hides_its_tracks": hostile(
             dict(good, causal_conv1d=HIDDEN_OLD_THREAD_ANSWER), OLD_THREAD_SERVER, "setup"),
         "reads_secrets": hostile(blank_layer, READ_SECRETS, "causal_conv1d"),
