@@ -16,10 +16,11 @@ ARGS ?=
 # Jupyter refuses to start as root (containers, cloud sandboxes) unless told it is on purpose
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup lab test release bench-grading bench-grading-load bench-pixelcnn bench-sampling \
-	bench-encoders 	clean-venv
+.PHONY: help setup lab lab-instructor test release bench-grading bench-grading-load bench-pixelcnn \
+	bench-sampling bench-encoders clean-venv
 help:
 	@echo "make lab    open the course in JupyterLab (ARGS=\"--no-browser --port=8899\" to pass options)"
+	@echo "make lab-instructor  JupyterLab at the repository root with all of nbgrader's tools (formgrader, ...)"
 	@echo "make test   run every check: lint, toylib tests, lecture notebooks, exercises, grader"
 	@echo "make bench-grading   seconds per submission, --jobs 1 vs 2 (ARGS=--json for machines)"
 	@echo "make bench-grading-load  the sample batch idle vs beside 4 busy processes: same grades?"
@@ -41,12 +42,26 @@ $(STAMP): requirements.txt pyproject.toml | $(PY)
 
 setup: $(STAMP)
 
+# Students work on their own copies: tools/my_work.py copies exercises/ and lectures/ into the
+# git-ignored my_work/ (on the first start, then what a git pull added; it never overwrites a
+# file), and the lab opens there (root: the repository). jupyter/student/ (on JUPYTER_CONFIG_PATH
+# for this process only) turns off nbgrader's instructor tools (formgrader, create assignment,
+# course and assignment lists: plugins and server extensions) and JupyterLab's news pop-up; it
+# keeps nbgrader's Validate button. make lab-instructor: the repository root, every extension.
+#
 # Passive OpenMP threads (a waiting thread sleeps instead of spinning), for lab and test alike:
 # two spinning threads on a core that another process uses (a second kernel, a test run) ran
 # 6x to 80x slower in this project's measurements on 2-core machines. The kernels JupyterLab starts inherit it; set OMP_WAIT_POLICY to override.
+LAB := $(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG)
 lab: export OMP_WAIT_POLICY ?= PASSIVE
 lab: setup
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) $(ARGS)
+	$(PY) tools/my_work.py
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter/student$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  $(LAB) --LabApp.default_url=/lab/tree/my_work $(ARGS)
+
+lab-instructor: export OMP_WAIT_POLICY ?= PASSIVE
+lab-instructor: setup
+	$(LAB) $(ARGS)
 
 # Fast mode (smaller runs) unless CI says otherwise; CI sets CI=true itself. Two pytest
 # processes, a test file each at a time (the sample batch's file is the longest): TEST_WORKERS=0
