@@ -30,17 +30,22 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from grader.cgroups import Cgroups
 from grader.course import REPO_ROOT, SOLUTIONS_DIR, GraderError, list_assignments
+from grader.nbgrader_course import extensions, mark_times, open_course, write_back
 from grader.sandbox import Limits, detect, with_cgroups
 from grader.submissions import MAX_NOTEBOOK_BYTES, Submission, discover, shard_of
 
 MARKER = ".grader-output"
 OWNED = ("grades.csv", "logs", "results", "feedback", "autograded", "cache", "shard.json",
+         "sandbox.json",
          "protections.txt")
-COLUMNS = ("student", "assignment", "score", "max_score", "status", "detail")
+COLUMNS = ("student", "assignment", "score", "max_score", "status", "detail", "submitted_at",
+           "late")
+OLD_COLUMNS = COLUMNS[:6]  # grades.csv of graders before submission times were kept
 FEEDBACK_TIMEOUT = 30.0
 
 
@@ -53,6 +58,8 @@ class Settings:
     no_sandbox: bool = False
     limits: Limits = Limits()
     max_bytes: int = MAX_NOTEBOOK_BYTES
+    due: datetime | None = None  # --due: every assignment's due date (naive UTC)
+    nbgrader_course: Path | None = None  # --nbgrader-course: grade it and write back to it
 
 
 def prepare_out(out: Path, submissions: Path) -> None:
@@ -117,7 +124,8 @@ def csv_text(rows: list[Submission]) -> str:
         score = number(row.score) if row.status == "graded" else ""
         writer.writerow([csv_field(row.student), csv_field(row.assignment), score,
                          number(row.max_score), csv_field(row.status or ""),
-                         csv_field(row.detail)])
+                         csv_field(row.detail), csv_field(row.submitted_at),
+                         csv_field(row.late)])
     return buffer.getvalue()
 
 
@@ -357,10 +365,20 @@ def run_batch(rows: list[Submission], out: Path, settings: Settings,
             _kill_group(pid)
 
 
-def autograde(submissions: Path, out: Path, settings: Settings) -> int:
-    """Grade every submission; write ``out/grades.csv`` and feedback. Exit code 0 iff all graded."""
+def autograde(submissions: Path | None, out: Path, settings: Settings) -> int:
+    """Grade every submission; write ``out/grades.csv`` and feedback. Exit code 0 iff all
+    graded. With ``settings.nbgrader_course``, the submissions are that course's ``submitted/``
+    and the results also go back into the course (``grader.nbgrader_course``)."""
     assignments = list_assignments()
+    course, due, granted = None, {}, {}
+    if settings.nbgrader_course is not None:
+        course = open_course(settings.nbgrader_course)
+        submissions = course.submitted
+        due, granted = course.due_dates(), extensions(course)
+    if settings.due is not None:
+        due = dict.fromkeys(assignments, settings.due)
     rows = discover(submissions, assignments, settings.max_bytes)
+    mark_times(rows, due, granted)
     if settings.shard:
         index, count = settings.shard
         rows = [r for r in rows if shard_of(r.student, count) == index]
@@ -370,6 +388,9 @@ def autograde(submissions: Path, out: Path, settings: Settings) -> int:
         (out / "shard.json").write_text(json.dumps({"index": settings.shard[0],
                                                     "count": settings.shard[1]}) + "\n")
     boxed = with_cgroups(sandbox)
+    # how this output was graded: merge refuses to join outputs graded in different modes
+    (out / "sandbox.json").write_text(json.dumps({
+        "mode": sandbox.mode, "cgroups": boxed.cgroups.version if boxed.cgroups else None}) + "\n")
     lines = [*sandbox.protections(), boxed.cgroup_line(settings.limits)]
     protections = "\n".join(f"  - {line}" for line in lines)
     (out / "protections.txt").write_text(protections + "\n", encoding="utf-8")
@@ -391,4 +412,15 @@ def autograde(submissions: Path, out: Path, settings: Settings) -> int:
     seconds = time.monotonic() - start
     print(f"{len(rows) - nb_bad}/{len(rows)} graded in {seconds:.1f} s; grades in "
           f"{out / 'grades.csv'}")
+    late = sum(row.late == "late" for row in rows)
+    if late:
+        print(f"{late} submission(s) handed in after the due date: see the column `late`")
+    if course is not None:
+        written, problems = write_back(course, out, rows)
+        for line in problems:
+            print(f"note: {printable(line)}")
+        print(f"nbgrader course {course.root}: {written} submission(s) written to its gradebook "
+              "and autograded/, their feedback to feedback/ (`nbgrader release_feedback "
+              "ASSIGNMENT` sends it)")
+        return 1 if nb_bad else 0
     return 1 if nb_bad else 0

@@ -46,6 +46,8 @@ class Submission:
     seconds: float = 0.0
     notebooks: dict[str, bytes] = field(default_factory=dict)  # name -> the file's bytes
     notes: list[str] = field(default_factory=list)
+    submitted_at: str = ""  # from nbgrader's timestamp.txt, UTC ("" if none)
+    late: str = ""  # "late", "on time", or "" (no timestamp or no due date)
 
     @property
     def key(self) -> str:

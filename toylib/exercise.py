@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import functools
 import math
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -247,9 +248,14 @@ def probe(target: Callable | type) -> Any:
             return target(*args, **kwargs)
         args, kwargs = roundtrip((args, kwargs))
         _local.depth = 1
+        # what the student's code writes to stderr while a test runs it (a warning, a progress
+        # bar, a debug print) goes to stdout: nbgrader's autograde and Validate give 0 points to
+        # a test cell with any stderr output, and a right, noisy answer must pass there too
+        stderr, sys.stderr = sys.stderr, sys.stdout
         try:
             result = target(*args, **kwargs)
         finally:
+            sys.stderr = stderr
             _local.depth = 0
         try:
             return roundtrip(result)
