@@ -3,6 +3,7 @@
     python -m grader release            regenerate exercises/ from solutions/
     python -m grader release --check    fail if exercises/ is out of sync with solutions/
     python -m grader autograde SUBMISSIONS --out DIR [--jobs N] [--shard I/N] [--timeout S] ...
+    python -m grader autograde --nbgrader-course COURSE --out DIR [--due DATE] ...
     python -m grader merge OUT1 OUT2 ... --out DIR
 
 See ``grader/__init__.py`` for what each command does.
@@ -59,8 +60,17 @@ def parser() -> argparse.ArgumentParser:
                     "max_score, status, detail), DIR/feedback/<student>/<assignment>/*.html, "
                     "DIR/autograded/ (the instructor's copies) and DIR/logs/. Exit code 0 when "
                     "every submission was graded, 1 otherwise, 2 on a usage error.")
-    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
-                       help="folder with one folder per student")
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS", nargs="?",
+                       help="folder with one folder per student (or --nbgrader-course)")
+    grade.add_argument("--nbgrader-course", type=Path, metavar="COURSE",
+                       help="grade an nbgrader course's submitted/ folder and write the results "
+                            "back into the course: per-cell scores in its gradebook, "
+                            "autograded/ and feedback/ where `nbgrader release_feedback` finds "
+                            "them; due dates from its gradebook")
+    grade.add_argument("--due", metavar="DATE",
+                       help="due date of every assignment graded (e.g. '2026-12-01 17:00:00 "
+                            "UTC'), instead of the gradebook's: submissions whose timestamp.txt "
+                            "is later are marked late in grades.csv")
     grade.add_argument("--out", type=Path, required=True, metavar="DIR",
                        help="output folder, made or rebuilt by this command (e.g. .grading, "
                             "which git ignores); a non-empty folder it did not make is refused")
@@ -92,6 +102,31 @@ def parser() -> argparse.ArgumentParser:
                     "autograded/ and logs/ of the outputs of `autograde --shard I/N` runs.")
     merge.add_argument("outputs", type=Path, nargs="+", metavar="OUT")
     merge.add_argument("--out", type=Path, required=True, metavar="DIR")
+
+    export = commands.add_parser(
+        "export", help="write the grades as the CSV a Canvas or Moodle gradebook imports",
+        description="Write the grades.csv of one or more outputs (their union) as a CSV file with "
+                    "one row per student and one column per assignment, in the layout Canvas or "
+                    "Moodle imports (or `wide`, for a spreadsheet). A submission that was not "
+                    "graded, or not handed in, is an empty cell, never 0. See grader/export.py. "
+                    "Exit code 0, 1 when malformed rows were left out, 2 on a usage error "
+                    "(nothing written).")
+    export.add_argument("outputs", type=Path, nargs="+", metavar="OUT")
+    export.add_argument("--format", required=True, choices=("canvas", "moodle", "wide"),
+                        help="the layout (grader.export.FORMATS)")
+    export.add_argument("--out", type=Path, metavar="FILE",
+                        help="write FILE atomically (default: standard output); an existing "
+                             "file is overwritten only if it is an export of the same format")
+    export.add_argument("--roster", type=Path, metavar="FILE",
+                        help="students to list even without grades: one id per line, or a CSV "
+                             "with a column named student or id")
+    export.add_argument("--id-column", metavar="NAME",
+                        help="the LMS column that holds the student id: canvas: sis_login_id "
+                             "(default) or sis_user_id; moodle: username (default), idnumber "
+                             "or email")
+    export.add_argument("--titles", type=Path, metavar="FILE",
+                        help="a CSV assignment,title naming each assignment's column as the "
+                             "LMS knows it (e.g. Canvas's \"Title (id)\")")
     return main
 
 
@@ -106,14 +141,28 @@ def main(argv: list[str] | None = None) -> int:
             from grader.merge import merge
 
             return merge(args.outputs, args.out)
+        if args.command == "export":
+            from grader.export import export
+
+            return export(args.outputs, args.format, out=args.out, roster=args.roster,
+                          id_column=args.id_column, titles=args.titles)
+        if (args.submissions is None) == (args.nbgrader_course is None):
+            raise GraderError("give either SUBMISSIONS or --nbgrader-course COURSE (whose "
+                              "submitted/ folder is then graded), not both")
+        if args.nbgrader_course is not None and args.shard:
+            raise GraderError("--shard and --nbgrader-course do not go together: one run writes "
+                              "the course's gradebook")
         from grader.autograde import Settings, autograde
+        from grader.nbgrader_course import parse_due
         from grader.sandbox import Limits, SandboxUnavailable
 
         settings = Settings(timeout=args.timeout, wall_timeout=args.wall_timeout, jobs=args.jobs,
                             shard=args.shard, no_sandbox=args.no_sandbox,
                             limits=Limits(memory_mb=args.memory_mb,
                                           cpu_seconds=args.wall_timeout + 30),
-                            max_bytes=args.max_notebook_mb * 2**20)
+                            max_bytes=args.max_notebook_mb * 2**20,
+                            due=parse_due(args.due) if args.due else None,
+                            nbgrader_course=args.nbgrader_course)
         try:
             return autograde(args.submissions, args.out, settings)
         except SandboxUnavailable as error:
