@@ -380,3 +380,28 @@ def test_keys_are_refused_and_images_past_the_budget_are_dropped(batch) -> None:
     assert images == 40, images  # 48 displayed, in three cells
     details = {r[0]: r[1] for r in read_rows(batch.out / "grades.csv", ["student", "detail"])}
     assert "8 outputs not kept: the notebook's output budget" in details["floods_images"]
+
+
+def test_canvas_export_of_the_batch_has_one_row_per_student_and_no_formulas(batch,
+                                                                          tmp_path) -> None:
+    """The sample batch (hostile names included) exported for Canvas: one row per student, one
+    column per assignment, no cell a spreadsheet would run, scores only where graded."""
+    target = tmp_path / "canvas.csv"
+    proc = run_cli("export", str(batch.out), "--format", "canvas", "--out", str(target))
+    assert proc.returncode in (0, 1), proc.stderr
+    with open(target, encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    header, points, rows = table[0], table[1], table[2:]
+    assert header[:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert points[0] == "Points Possible"
+    statuses = read_rows(batch.out / "grades.csv", ["status", "assignment"])
+    assert sorted(header[5:]) == sorted({assignment for status, assignment in statuses
+                                         if assignment and status != "unknown_assignment"})
+    logins = [row[3] for row in rows]
+    assert len(logins) == len(set(logins))
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in table for cell in row)
+    graded = {(r[0], r[1]): r[2] for r in read_rows(batch.out / "grades.csv",
+                                                    ["student", "assignment", "score"])}
+    for row in rows:
+        for assignment, cell in zip(header[5:], row[5:], strict=True):
+            assert cell == graded.get((row[3], assignment), ""), (row[3], assignment)
