@@ -52,7 +52,7 @@ https://teaching.resources.osu.edu/toolsets/carmencanvas/guides/calculating-fina
 
   ``total`` is the sum of the student's scores when every assignment has one, and **empty when
   any is missing**: a missing score is not a zero, and a total that counted it as one would look
-  like a real grade. (``Points Possible`` cannot be a student: folder names have no spaces.)
+  like a real grade. A student whose id holds ``Points Possible`` is left out, with a note.
 
 Both LMSs read an empty cell as "no grade" (Canvas: ``''`` or ``-``; Moodle: ``''`` or ``-`` sets
 the grade to none), never as 0; an import can therefore clear a grade typed into the LMS by hand
@@ -292,11 +292,17 @@ def gradebook(rows: list[Submission], roster: list[str] | None, notes: list[str]
             notes.append(f"warning: {len(extra)} student(s) with grades are not on the roster, "
                          f"kept: {shown}{more}")
         students |= listed
-    for student in students:
-        if POINTS_POSSIBLE in student:  # Canvas reads such a row as the points of assignments
-            raise GraderError(f"student id {student!r} holds {POINTS_POSSIBLE!r}: not an id")
+    # Canvas reads a row whose first cell holds "Points Possible" as the assignments' points: a
+    # student folder named so (its name is the student's choice) is left out, never the class
+    impostors = sorted(s for s in students if POINTS_POSSIBLE.lower() in s.lower())
+    for student in impostors:
+        notes.append(f"student {student!r} left out: an id holding {POINTS_POSSIBLE!r} would be "
+                     "read as the row of maximum scores; rename the folder")
+    students -= set(impostors)
     graded_rows = []
     for row in rows:
+        if csv_field(row.student) in impostors:
+            continue
         if row.status == "unknown_assignment":
             notes.append(f"{row.student}/{row.assignment} left out: not an assignment of the "
                          "course (unknown_assignment)")
