@@ -130,7 +130,8 @@ def test_whole_batch_ran_and_exit_code_says_not_all_graded(batch) -> None:
         assert any(line.startswith(f"{student}/") for line in lines), student
     with open(batch.out / "grades.csv", encoding="utf-8", newline="") as f:
         header = next(csv.reader(f))
-    assert header == ["student", "assignment", "score", "max_score", "status", "detail"]
+    assert header == ["student", "assignment", "score", "max_score", "status", "detail",
+                      "submitted_at", "late"]
     assert "sandbox:" in batch.proc.stdout  # the protections are said at start-up
 
 
