@@ -17,7 +17,7 @@ ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help setup lab lab-instructor test release bench-grading bench-grading-load bench-pixelcnn \
-	bench-sampling bench-encoders clean-venv
+	bench-sampling bench-encoders bench-longconv clean-venv
 help:
 	@echo "make lab    open the course in JupyterLab (ARGS=\"--no-browser --port=8899\" to pass options)"
 	@echo "make lab-instructor  JupyterLab at the repository root with all of nbgrader's tools (formgrader, ...)"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench-pixelcnn  PixelCNN test NLL on the digits in 60 s, with/without positions"
 	@echo "make bench-sampling  ms per sampled step: naive vs receptive-field window vs cached"
 	@echo "make bench-encoders  lecture 05: does an LSTM learn the repeat? 2 widths x 2 lrs x 3 seeds (8 min)"
+	@echo "make bench-longconv  lecture 06: causal conv summed directly vs by FFT, filters 16..4096 (2 threads)"
 
 $(PY):
 	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "error: python3.11 not found: install Python 3.11 first"; exit 1; }
@@ -91,6 +92,9 @@ bench-sampling: setup
 
 bench-encoders: setup
 	$(PY) benchmarks/encoder_sweep.py $(ARGS)
+
+bench-longconv: setup
+	$(PY) benchmarks/longconv.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -75,3 +75,15 @@ def test_grading_under_load_benchmark_prints_its_keys():
     for run in result["runs"]:
         assert set(run) == {"load", "jobs", "shards", "seconds", "same_grades_csv"}
         assert run["same_grades_csv"] is True and run["seconds"] > 0
+
+
+def test_longconv_benchmark_prints_its_keys():
+    result = run_json("longconv.py", "--length", "64", "--channels", "4", "--threads", "1",
+                      "--repeats", "2")
+    for key in ("direct_ms", "fft_ms", "crossover_length", "max_abs_diff", "threads",
+                "speedup_at_full_length", "target_met"):
+        assert key in result, key
+    assert list(result["direct_ms"]) == list(result["fft_ms"]) == ["16", "32", "64"]
+    assert all(diff < 1e-4 for diff in result["max_abs_diff"].values())
+    assert result["crossover_length"] in (None, 16, 32, 64) and result["threads"] == 1
+    assert result["target_met"] is False  # tiny settings, not the benchmark's

@@ -24,6 +24,9 @@ here. Modules are small and flat:
   inputs it reads, so a new step costs O(layers) (Paine et al., 2016; lecture 03b).
 - ``toylib.sequences`` next-item prediction (lecture 05): a sessions data set, mean-pooling, LSTM
   and causal CNN encoders, MRR and hit rate.
+- ``toylib.longconv`` causal convolutions inside today's sequence models (lecture 06): long
+  filters by FFT (zero-padded, and the circular bug), Mamba's short convolution with its decode
+  state and packed sequences (``seq_idx``), RWKV's token shift.
 - ``toylib.exercise`` ``@probe`` and the plain data that exercises' test cells exchange with the
   student's code (how the grader keeps judging out of the student's process).
 """
