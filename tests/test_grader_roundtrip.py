@@ -282,7 +282,8 @@ def test_hostile_code_left_nothing_on_the_host(batch) -> None:
 
 @pytest.mark.parametrize("assignment, tests", [("01_masked_input", 25), (ASSIGNMENT, 17),
                                                ("03_dilation", 21), ("03_find_the_leak", 23),
-                                               ("04_pixelcnn", 13), ("05_sequence_encoders", 9)])
+                                               ("04_pixelcnn", 13), ("05_sequence_encoders", 9),
+                                               ("06_modern_causal_convs", 11)])
 def test_blank_exercise_fails_every_test_cell(batch, assignment: str, tests: int) -> None:
     nb = nbformat.read(batch.out / "autograded" / "blank" / assignment / f"{assignment}.ipynb",
                        as_version=4)

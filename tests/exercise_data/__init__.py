@@ -31,7 +31,7 @@ import nbformat
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = ["ex01_masked_input", "ex02_causal_conv1d", "ex03_dilation", "ex03_find_the_leak",
-           "ex04_pixelcnn", "ex05_sequence_encoders"]
+           "ex04_pixelcnn", "ex05_sequence_encoders", "ex06_modern_causal_convs"]
 REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?",
                     re.MULTILINE | re.DOTALL)
 MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
