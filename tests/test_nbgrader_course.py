@@ -150,6 +150,21 @@ def test_the_formgrader_copy_carries_nbgrader_metadata(term) -> None:
     assert (path.parent / "timestamp.txt").is_file()
 
 
+def test_nbgrader_renders_the_scores_of_our_copy(term, tmp_path) -> None:
+    """nbgrader's own rendering (GetGrades, as in the formgrader and generate_feedback) reads
+    the gradebook through the nbgrader metadata of the grader's copy: a copy of the course, so
+    that nothing here changes what the other tests see."""
+    import html
+    import re
+
+    course = tmp_path / "course"
+    shutil.copytree(term["course"], course)
+    nbgrader(course, "generate_feedback", ASSIGNMENT, "--student", "bob", "--force")
+    page = (course / "feedback" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page))
+    assert re.search(r"Score:\s*44\.0\s*/\s*45\.0", text), "no total score on nbgrader's page"
+
+
 def test_plain_nbgrader_autograde_gives_a_noisy_right_answer_full_marks(term) -> None:
     """nbgrader gives 0 to a test cell that wrote to stderr; the tests' probes send what the
     student's code writes there while they run it to stdout, so a right answer that prints
