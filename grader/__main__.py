@@ -15,6 +15,7 @@ import argparse
 import os
 import re
 import sys
+import traceback
 from pathlib import Path
 
 from grader.course import GraderError
@@ -57,9 +58,11 @@ def parser() -> argparse.ArgumentParser:
                     "submission runs in a sandboxed worker (no network, no access to the "
                     "solutions or other submissions, resource limits); the tests run in the "
                     "grader's own process. Writes DIR/grades.csv (student, assignment, score, "
-                    "max_score, status, detail), DIR/feedback/<student>/<assignment>/*.html, "
+                    "max_score, status, detail, submitted_at, late), "
+                    "DIR/feedback/<student>/<assignment>/*.html, "
                     "DIR/autograded/ (the instructor's copies) and DIR/logs/. Exit code 0 when "
-                    "every submission was graded, 1 otherwise, 2 on a usage error.")
+                    "every submission was graded, 1 otherwise, 2 on a usage error, 3 if the "
+                    "grader itself failed.")
     grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS", nargs="?",
                        help="folder with one folder per student (or --nbgrader-course)")
     grade.add_argument("--nbgrader-course", type=Path, metavar="COURSE",
@@ -172,5 +175,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> int:
+    """``main``, except that a failure of the grader itself (a traceback: a bug, never a
+    submission's doing, which the sandbox contains) exits 3, not the 1 Python would give: 1 keeps
+    meaning "graded, and some rows say why not", so that scripts (a Slurm task) tell them apart."""
+    try:
+        return main()
+    except Exception:  # noqa: BLE001 - reported with its traceback, then the exit code says so
+        traceback.print_exc()
+        print("python -m grader: the grader itself failed (the traceback above says where); "
+              "exit code 3", file=sys.stderr)
+        return 3
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
