@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from grader.cgroups import Cgroups
 from grader.course import REPO_ROOT, SOLUTIONS_DIR, GraderError, list_assignments
-from grader.nbgrader_course import extensions, mark_times, open_course, write_back
-from grader.sandbox import Limits, detect, with_cgroups
+from grader.nbgrader_course import mark_times, open_course, write_back
+from grader.sandbox import Limits, Sandbox, detect, with_cgroups
 from grader.submissions import MAX_NOTEBOOK_BYTES, Submission, discover, shard_of
 
 MARKER = ".grader-output"
@@ -45,7 +44,7 @@ OWNED = ("grades.csv", "logs", "results", "feedback", "autograded", "cache", "sh
          "protections.txt")
 COLUMNS = ("student", "assignment", "score", "max_score", "status", "detail", "submitted_at",
            "late")
-OLD_COLUMNS = COLUMNS[:6]  # grades.csv of graders before submission times were kept
+FIRST_COLUMNS = COLUMNS[:6]  # what every grader wrote first; later ones added the rest
 FEEDBACK_TIMEOUT = 30.0
 
 
@@ -144,8 +143,9 @@ def summary(row: Submission) -> str:
 
 
 # ---------------------------------------------------------------------- grading processes
-def _child(row: Submission, out: Path, slot: int, settings: Settings) -> None:
-    """Body of a grading process: grade one row, write results/<key>.json, exit."""
+def _child(row: Submission, out: Path, slot: int, settings: Settings, sandbox: Sandbox) -> None:
+    """Body of a grading process: grade one row, write results/<key>.json, exit. ``sandbox``
+    is the parent's, detected once for the batch (a fork inherits it)."""
     code = 1
     try:
         os.setsid()
@@ -172,7 +172,7 @@ def _child(row: Submission, out: Path, slot: int, settings: Settings) -> None:
             options = Options(timeout=settings.timeout, limits=settings.limits,
                               files=out / "cache" / "worker")
             record = grade_submission(notebooks, row.assignment, row.max_score or 0.0,
-                                      with_cgroups(detect(settings.no_sandbox)), slot, options)
+                                      sandbox, slot, options)
         for notebook in record["notebooks"]:
             print(f"== {notebook['name']}: worker output ==\n{notebook.pop('log', '')}")
             for test in notebook["tests"]:
@@ -313,14 +313,13 @@ def _build_font_cache(target: Path) -> None:
         os._exit(0)
 
 
-def run_batch(rows: list[Submission], out: Path, settings: Settings,
-              cgroups: Cgroups | None = None) -> None:
-    """Grade the rows that need it, ``settings.jobs`` at a time; keep grades.csv current."""
+def run_batch(rows: list[Submission], out: Path, settings: Settings, sandbox: Sandbox) -> None:
+    """Grade the rows that need it, ``settings.jobs`` at a time, each in ``sandbox`` (with its
+    cgroups, ``with_cgroups``); keep grades.csv current."""
     pending = [r for r in sorted(rows, key=lambda r: (r.student, r.assignment))
                if r.status is None]
     finished = [r for r in rows if r.status is not None]
     running: dict[int, tuple[Submission, int, float, float]] = {}  # pid -> (row, slot, ...)
-    cgroups = cgroups or Cgroups.detect()
     free = list(range(settings.jobs))
     write_atomic(out / "grades.csv", csv_text(finished))
     for row in finished:
@@ -330,7 +329,7 @@ def run_batch(rows: list[Submission], out: Path, settings: Settings,
         while pending or running:
             while pending and free:
                 row, slot = pending.pop(0), free.pop(0)
-                pid = _fork(_child, row, out, slot, settings)
+                pid = _fork(_child, row, out, slot, settings, sandbox)
                 now = time.monotonic()
                 running[pid] = (row, slot, now, now + settings.wall_timeout)
             done = []
@@ -346,7 +345,7 @@ def run_batch(rows: list[Submission], out: Path, settings: Settings,
                     os.waitpid(pid, 0)
                     how = "wall"
                 if how:
-                    cgroups.cleanup(f"grader-{pid}-")  # left if the process was killed
+                    sandbox.cgroups.cleanup(f"grader-{pid}-")  # left if it was killed
                     row.seconds = time.monotonic() - start
                     _finish(row, out, how)
                     finished.append(row)
@@ -374,7 +373,7 @@ def autograde(submissions: Path | None, out: Path, settings: Settings) -> int:
     if settings.nbgrader_course is not None:
         course = open_course(settings.nbgrader_course)
         submissions = course.submitted
-        due, granted = course.due_dates(), extensions(course)
+        due, granted = course.deadlines()
     if settings.due is not None:
         due = dict.fromkeys(assignments, settings.due)
     rows = discover(submissions, assignments, settings.max_bytes)
@@ -390,7 +389,7 @@ def autograde(submissions: Path | None, out: Path, settings: Settings) -> int:
     boxed = with_cgroups(sandbox)
     # how this output was graded: merge refuses to join outputs graded in different modes
     (out / "sandbox.json").write_text(json.dumps({
-        "mode": sandbox.mode, "cgroups": boxed.cgroups.version if boxed.cgroups else None}) + "\n")
+        "mode": sandbox.mode, "cgroups": boxed.cgroups.version}) + "\n")
     lines = [*sandbox.protections(), boxed.cgroup_line(settings.limits)]
     protections = "\n".join(f"  - {line}" for line in lines)
     (out / "protections.txt").write_text(protections + "\n", encoding="utf-8")
@@ -407,7 +406,7 @@ def autograde(submissions: Path | None, out: Path, settings: Settings) -> int:
     print(f"grading {sum(r.status is None for r in rows)} of {len(rows)} rows{shard} with "
           f"{settings.jobs} job(s)", flush=True)
     start = time.monotonic()
-    run_batch(rows, out, settings, boxed.cgroups)
+    run_batch(rows, out, settings, boxed)
     nb_bad = sum(row.status != "graded" for row in rows)
     seconds = time.monotonic() - start
     print(f"{len(rows) - nb_bad}/{len(rows)} graded in {seconds:.1f} s; grades in "
@@ -422,5 +421,4 @@ def autograde(submissions: Path | None, out: Path, settings: Settings) -> int:
         print(f"nbgrader course {course.root}: {written} submission(s) written to its gradebook "
               "and autograded/, their feedback to feedback/ (`nbgrader release_feedback "
               "ASSIGNMENT` sends it)")
-        return 1 if nb_bad else 0
     return 1 if nb_bad else 0

@@ -60,17 +60,6 @@ SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", 
                 "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf",
                 "/etc/fonts")
 UID_BASE = 100000
-_started = 0  # workers this process has started (a part of their uids)
-
-
-def worker_uid() -> int:
-    """A uid that no other worker has while this one lives, and that the next worker of the
-    same slot does not get either: the grading process's pid (unique among live processes)
-    and its count of workers. So what a student leaves with the kernel under their uid (a
-    key, a message queue, a process limit's count) never reaches another student."""
-    global _started
-    _started += 1
-    return UID_BASE + os.getpid() * 64 + _started % 64  # < 2**31 for every Linux pid
 CHAIN_PROCESSES = 4  # the sandbox's own processes in a worker's cgroup (unshare, init, ...)
 INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
 KEYS_LINE = ("keys: a fresh, empty session keyring; add_key, request_key and keyctl refused "
@@ -93,6 +82,19 @@ class Limits:
         limits = {"RLIMIT_AS": self.memory_mb << 20, "RLIMIT_CPU": self.cpu_seconds,
                   "RLIMIT_FSIZE": self.file_mb << 20, "RLIMIT_NOFILE": self.open_files}
         return limits | ({"RLIMIT_NPROC": self.processes} if nproc else {})
+
+
+_started = 0  # workers this process has started (a part of their uids)
+
+
+def worker_uid() -> int:
+    """A uid that no other worker has while this one lives, and that the next worker of the
+    same slot does not get either: the grading process's pid (unique among live processes)
+    and its count of workers. So what a student leaves with the kernel under their uid (a
+    key, a message queue, a process limit's count) never reaches another student."""
+    global _started
+    _started += 1
+    return UID_BASE + os.getpid() * 64 + _started % 64  # < 2**31 for every Linux pid
 
 
 class SandboxUnavailable(Exception):
