@@ -19,6 +19,7 @@ from pathlib import Path
 
 from grader.autograde import (
     COLUMNS,
+    FIRST_COLUMNS,
     MARKER,
     Submission,
     csv_text,
@@ -29,10 +30,6 @@ from grader.autograde import (
 from grader.course import GraderError
 
 COPIED = ("feedback", "autograded", "logs")
-
-
-# what every grader wrote first; later ones add columns after these (COLUMNS)
-FIRST_COLUMNS = ("student", "assignment", "score", "max_score", "status", "detail")
 
 
 def read_grades(out: Path, malformed: list[str] | None = None) -> list[Submission]:

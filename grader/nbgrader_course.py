@@ -61,10 +61,18 @@ class Course:
     def submitted(self) -> Path:
         return self.root / self.directories["submitted"]
 
-    def due_dates(self) -> dict[str, datetime | None]:
-        """{assignment: due date (naive UTC) or None} for every assignment in the gradebook."""
+    def deadlines(self) -> tuple[dict[str, datetime | None],
+                                 dict[tuple[str, str], timedelta]]:
+        """From the gradebook: {assignment: due date (naive UTC) or None} for every assignment,
+        and {(student, assignment): extension} for those granted (``grant_extension``)."""
+        due, granted = {}, {}
         with gradebook_of(self.db_url) as gradebook:
-            return {a.name: a.duedate for a in gradebook.assignments}
+            for assignment in gradebook.assignments:
+                due[assignment.name] = assignment.duedate
+                for submission in assignment.submissions:
+                    if submission.extension:
+                        granted[(submission.student_id, assignment.name)] = submission.extension
+        return due, granted
 
 
 def gradebook_of(db_url: str):
@@ -163,17 +171,6 @@ def mark_times(rows: list[Submission], due: dict[str, datetime | None],
             row.late = "late" if when > deadline else "on time"
 
 
-def extensions(course: Course) -> dict[tuple[str, str], timedelta]:
-    """Extensions granted in the gradebook (``Gradebook.grant_extension``)."""
-    found = {}
-    with gradebook_of(course.db_url) as gradebook:
-        for assignment in gradebook.assignments:
-            for submission in assignment.submissions:
-                if submission.extension:
-                    found[(submission.student_id, assignment.name)] = submission.extension
-    return found
-
-
 # ---------------------------------------------------------------------------- write back
 def write_back(course: Course, out: Path, rows: list[Submission]) -> tuple[int, list[str]]:
     """Scores into the gradebook, autograded notebooks and feedback into the course. Returns
@@ -182,12 +179,12 @@ def write_back(course: Course, out: Path, rows: list[Submission]) -> tuple[int, 
 
     problems: list[str] = []
     written = 0
-    due = course.due_dates()
     with gradebook_of(course.db_url) as gradebook:
+        known = {assignment.name for assignment in gradebook.assignments}
         for row in rows:
             if not row.student or not row.assignment or row.status is None:
                 continue
-            if row.assignment not in due:
+            if row.assignment not in known:
                 problems.append(f"{row.student}/{row.assignment}: the assignment is not in the "
                                 "gradebook (run `nbgrader generate_assignment "
                                 f"{row.assignment}` in the course folder)")
